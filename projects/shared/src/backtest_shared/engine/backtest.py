@@ -1,0 +1,110 @@
+"""``run_backtest``: validate, compute indicators and signals, simulate.
+
+Array conventions: takes ``OHLCV`` (int64 epoch-second timestamps, float64
+prices); returns a ``BacktestResult`` whose ``equity`` is float64 of length n.
+All validation (spec, data, enough bars for warm-up) happens before any
+computation. The execution semantics are documented in ``simulate``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from backtest_shared.engine.data import OHLCV
+from backtest_shared.engine.data import validate_ohlcv
+from backtest_shared.engine.errors import EngineValidationError
+from backtest_shared.engine.ledger import apply_ruin
+from backtest_shared.engine.ledger import equity_curve
+from backtest_shared.engine.ledger import trade_growth
+from backtest_shared.engine.metrics import compute_metrics
+from backtest_shared.engine.result import BacktestResult
+from backtest_shared.engine.signals import SeriesCache
+from backtest_shared.engine.signals import strategy_signals
+from backtest_shared.engine.simulate import SimConfig
+from backtest_shared.engine.simulate import schedule_trades
+from backtest_shared.engine.spec import StrategySpec
+from backtest_shared.engine.spec import min_bars
+from backtest_shared.engine.spec import validate_strategy
+from backtest_shared.engine.spec import warmup_bars
+
+Progress = Callable[[float], None]
+
+__all__ = ["Progress", "check_inputs", "run_backtest", "sim_config"]
+
+
+def sim_config(spec: StrategySpec) -> SimConfig:
+    mm = spec.money
+
+    def pct(x: float | None) -> float | None:
+        return None if x is None else x / 100.0
+
+    return SimConfig(
+        direction=spec.direction,
+        fraction=mm.position_size * mm.leverage,
+        fee=spec.costs.fee_bps / 10_000.0,
+        slippage=spec.costs.slippage_bps / 10_000.0,
+        stop=pct(mm.stop_loss_pct),
+        target=pct(mm.take_profit_pct),
+        trail=pct(mm.trailing_stop_pct),
+    )
+
+
+def check_length(data: OHLCV, spec: StrategySpec) -> None:
+    need = min_bars(spec)
+    if data.n_bars < need:
+        raise EngineValidationError(
+            "data",
+            f"{data.n_bars} bars are too few: the strategy needs {warmup_bars(spec)} "
+            f"warm-up bars plus a signal bar and a fill bar ({need} bars)",
+        )
+
+
+def check_inputs(data: OHLCV, spec: StrategySpec) -> None:
+    validate_strategy(spec)
+    validate_ohlcv(data)
+    check_length(data, spec)
+
+
+def simulate_spec(
+    data: OHLCV,
+    spec: StrategySpec,
+    cache: SeriesCache,
+    progress: Progress | None = None,
+) -> BacktestResult:
+    for ind in spec.indicators.values():
+        cache.indicator(ind)
+    if progress is not None:
+        progress(0.4)
+    entry, exit_ = strategy_signals(cache, spec)
+    if progress is not None:
+        progress(0.6)
+    cfg = sim_config(spec)
+    sched = schedule_trades(data.open, data.high, data.low, data.close, entry, exit_, cfg)
+    sched, growth = apply_ruin(sched, trade_growth(sched, cfg))
+    equity, before = equity_curve(data.close, sched, growth, cfg, spec.initial_capital)
+    if progress is not None:
+        progress(0.9)
+    pnl = before * growth
+    size = before * cfg.fraction / sched.entry_price
+    return_pct = 100.0 * growth / cfg.fraction
+    metrics = compute_metrics(
+        equity,
+        data.timestamps,
+        sched.entry_bar,
+        sched.exit_bar,
+        pnl,
+        return_pct,
+        spec.initial_capital,
+    )
+    return BacktestResult(metrics, equity, data.timestamps, sched, size, pnl, return_pct)
+
+
+def run_backtest(data: OHLCV, spec: StrategySpec, *, progress: Progress | None = None) -> BacktestResult:
+    """Run one backtest; raises ``EngineValidationError`` before any work."""
+    check_inputs(data, spec)
+    if progress is not None:
+        progress(0.05)
+    result = simulate_spec(data, spec, SeriesCache(data), progress)
+    if progress is not None:
+        progress(1.0)
+    return result

@@ -1,0 +1,123 @@
+"""Series resolution (with an indicator cache) and rule evaluation.
+
+Array conventions: every series is a float64 array of length ``n`` (NaN during
+indicator warm-up); every signal is a bool array of length ``n`` where
+``signal[i]`` means "the rule holds on the close of bar i". NaN policy: any
+comparison involving NaN is false, and signals before ``warmup_bars(spec)``
+are forced to false. ``crosses_above`` at bar i means
+``left[i] > right[i] and left[i-1] <= right[i-1]`` (``crosses_below`` mirrors
+it); it is never true at bar 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from backtest_shared.engine.data import OHLCV
+from backtest_shared.engine.indicators import Outputs
+from backtest_shared.engine.indicators import compute_indicator
+from backtest_shared.engine.spec import Condition
+from backtest_shared.engine.spec import Indicator
+from backtest_shared.engine.spec import Rule
+from backtest_shared.engine.spec import StrategySpec
+from backtest_shared.engine.spec import indicator_outputs
+from backtest_shared.engine.spec import warmup_bars
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+__all__ = ["SeriesCache", "evaluate_condition", "evaluate_rule", "strategy_signals"]
+
+
+class SeriesCache:
+    """Price fields and indicator outputs for one data set, computed once.
+
+    Indicators are keyed by their (frozen, hashable) spec struct, so the same
+    indicator with the same parameters under different names or in different
+    specs of a sweep is computed only once.
+    """
+
+    def __init__(self, data: OHLCV) -> None:
+        self.data = data
+        self.n = data.n_bars
+        self._prices: dict[str, FloatArray] = {}
+        self._indicators: dict[Indicator, Outputs] = {}
+
+    def price(self, name: str) -> FloatArray:
+        cached = self._prices.get(name)
+        if cached is not None:
+            return cached
+        d = self.data
+        if name in ("open", "high", "low", "close", "volume"):
+            arr: FloatArray = getattr(d, name)
+        elif name == "hl2":
+            arr = (d.high + d.low) / 2.0
+        elif name == "hlc3":
+            arr = (d.high + d.low + d.close) / 3.0
+        elif name == "ohlc4":
+            arr = (d.open + d.high + d.low + d.close) / 4.0
+        else:
+            raise KeyError(name)
+        self._prices[name] = arr
+        return arr
+
+    def indicator(self, ind: Indicator) -> Outputs:
+        cached = self._indicators.get(ind)
+        if cached is None:
+            d = self.data
+            cached = compute_indicator(ind, self.price, (d.high, d.low, d.close))
+            self._indicators[ind] = cached
+        return cached
+
+    def series(self, spec: StrategySpec, ref: str) -> FloatArray:
+        """Resolve ``"close"``, ``"fast"`` or ``"macd.signal"``."""
+        if ref in self._prices or ("." not in ref and ref not in spec.indicators):
+            return self.price(ref)
+        name, _, sub = ref.partition(".")
+        ind = spec.indicators[name]
+        return self.indicator(ind)[sub or indicator_outputs(ind)[0]]
+
+
+def _operand(cache: SeriesCache, spec: StrategySpec, ref: str | float) -> FloatArray | float:
+    if isinstance(ref, str):
+        return cache.series(spec, ref)
+    return float(ref)
+
+
+def evaluate_condition(cache: SeriesCache, spec: StrategySpec, cond: Condition) -> BoolArray:
+    a = cache.series(spec, cond.left)
+    b = _operand(cache, spec, cond.right)
+    if cond.kind == "greater_than":
+        return np.greater(a, b)
+    if cond.kind == "less_than":
+        return np.less(a, b)
+    out = np.zeros(cache.n, dtype=bool)
+    b_now: FloatArray | float = b[1:] if isinstance(b, np.ndarray) else b
+    b_prev: FloatArray | float = b[:-1] if isinstance(b, np.ndarray) else b
+    if cond.kind == "crosses_above":
+        np.logical_and(np.greater(a[1:], b_now), np.less_equal(a[:-1], b_prev), out=out[1:])
+    else:
+        np.logical_and(np.less(a[1:], b_now), np.greater_equal(a[:-1], b_prev), out=out[1:])
+    return out
+
+
+def evaluate_rule(cache: SeriesCache, spec: StrategySpec, rule: Rule) -> BoolArray:
+    """Conditions combined with all/any; an empty rule is never true."""
+    if not rule.conditions:
+        return np.zeros(cache.n, dtype=bool)
+    result = evaluate_condition(cache, spec, rule.conditions[0])
+    combine = np.logical_and if rule.combine == "all" else np.logical_or
+    for cond in rule.conditions[1:]:
+        combine(result, evaluate_condition(cache, spec, cond), out=result)
+    return result
+
+
+def strategy_signals(cache: SeriesCache, spec: StrategySpec) -> tuple[BoolArray, BoolArray]:
+    """(entry, exit) signals on bar closes, false during warm-up."""
+    warm = warmup_bars(spec)
+    entry = evaluate_rule(cache, spec, spec.entry)
+    exit_ = evaluate_rule(cache, spec, spec.exit)
+    entry[:warm] = False
+    exit_[:warm] = False
+    return entry, exit_

@@ -1,0 +1,1 @@
+"""Tests of backtest_shared.engine."""
