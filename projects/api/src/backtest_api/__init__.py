@@ -1,0 +1,1 @@
+"""The HTTP API users talk to (Litestar): submit, watch and cancel backtests."""

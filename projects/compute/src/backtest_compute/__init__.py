@@ -1,0 +1,1 @@
+"""The compute worker: claims backtest jobs from PostgreSQL and runs them."""

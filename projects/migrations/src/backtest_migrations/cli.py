@@ -1,0 +1,49 @@
+"""``backtest-migrations``: upgrade, downgrade or show the schema version.
+
+Usage: ``migrations.pex upgrade [REV]`` | ``downgrade REV`` | ``current`` | ``heads``.
+The database URL comes from ``--database-url`` or ``BACKTEST_DATABASE_URL``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from backtest_migrations import runner
+from backtest_shared.db.urls import DATABASE_URL_ENV
+from backtest_shared.db.urls import MissingDatabaseURLError
+from backtest_shared.db.urls import database_url_from_env
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="backtest-migrations", description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", help=f"PostgreSQL URL (default: ${DATABASE_URL_ENV})")
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("upgrade", help="migrate up (default: to head)")
+    up.add_argument("revision", nargs="?", default="head")
+    down = commands.add_parser("downgrade", help="migrate down to a revision ('base' for empty)")
+    down.add_argument("revision")
+    commands.add_parser("current", help="print the database's revision")
+    commands.add_parser("heads", help="print the newest revision of this release")
+    args = parser.parse_args(argv)
+
+    if args.command == "heads":
+        print(runner.head_revision())
+        return 0
+    try:
+        url = args.database_url or database_url_from_env()
+    except MissingDatabaseURLError as exc:
+        parser.error(str(exc))
+    if args.command == "upgrade":
+        runner.upgrade(url, args.revision)
+    elif args.command == "downgrade":
+        runner.downgrade(url, args.revision)
+    else:
+        current = runner.current_revision(url)
+        head = runner.head_revision()
+        print(f"{current or 'base (empty)'}{' (head)' if current == head else f' (head is {head})'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Users of the platform (API keys are issued by the API's admin CLI)."""

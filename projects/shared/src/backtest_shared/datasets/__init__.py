@@ -1,0 +1,1 @@
+"""Market data sets stored in PostgreSQL, where every worker can reach them."""

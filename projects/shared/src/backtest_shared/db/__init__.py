@@ -1,0 +1,1 @@
+"""Database schema (SQLAlchemy 2.0 typed mappings) and connection helpers."""

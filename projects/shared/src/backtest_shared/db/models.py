@@ -1,0 +1,232 @@
+"""The platform's tables, declared once; Alembic migrations must match them.
+
+The hot queue table ``backtest_jobs`` is deliberately narrow: every claim,
+heartbeat and progress update writes a new row version, so large payloads
+(results, market data) live in their own tables and are written once. That keeps
+the queue's heap and indexes small, its updates cheap and vacuum quick.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import BigInteger
+from sqlalchemy import Boolean
+from sqlalchemy import CheckConstraint
+from sqlalchemy import DateTime
+from sqlalchemy import Float
+from sqlalchemy import ForeignKey
+from sqlalchemy import Index
+from sqlalchemy import Integer
+from sqlalchemy import LargeBinary
+from sqlalchemy import Sequence
+from sqlalchemy import SmallInteger
+from sqlalchemy import Text
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+
+JOB_STATUSES = ("pending", "running", "succeeded", "failed", "cancelled")
+FINAL_STATUSES = ("succeeded", "failed", "cancelled")
+USER_ROLES = ("user", "admin")
+
+#: Every claim draws a fresh fencing token from this sequence.
+LEASE_TOKEN_SEQUENCE = Sequence("backtest_jobs_lease_token_seq", metadata=None)
+
+
+def _now() -> Any:
+    return text("now()")
+
+
+class Base(DeclarativeBase):
+    """Declarative base carrying the platform's metadata."""
+
+
+LEASE_TOKEN_SEQUENCE.metadata = Base.metadata
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint("role IN ('user', 'admin')", name="users_role_check"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    role: Mapped[str] = mapped_column(Text, server_default=text("'user'"))
+    #: Jobs of this user that may run at once (None: no cap).
+    max_running_jobs: Mapped[int | None] = mapped_column(Integer)
+    #: Jobs of this user that may wait at once (None: the platform default).
+    max_pending_jobs: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    #: SHA-256 of the secret; the secret itself is never stored.
+    key_hash: Mapped[str] = mapped_column(Text, unique=True)
+    #: The first characters of the key, to tell keys apart in listings.
+    prefix: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Worker(Base):
+    """The worker registry: one row per compute worker process."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    host: Mapped[str] = mapped_column(Text)
+    pid: Mapped[int] = mapped_column(Integer)
+    version: Mapped[str] = mapped_column(Text)
+    slots: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    heartbeat_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    stopped_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Dataset(Base):
+    """Uploaded market data, stored as Parquet so every worker can load it."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(Text)
+    n_bars: Mapped[int] = mapped_column(Integer)
+    first_timestamp: Mapped[int] = mapped_column(BigInteger)
+    last_timestamp: Mapped[int] = mapped_column(BigInteger)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    parquet: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+class Bundle(Base):
+    """A parameter sweep: one request that became many jobs."""
+
+    __tablename__ = "bundles"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    rank_by: Mapped[str] = mapped_column(Text, server_default=text("'sharpe'"))
+    total_jobs: Mapped[int] = mapped_column(Integer)
+    request: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+class BacktestJob(Base):
+    """One backtest in the queue: the row workers claim, lease and finish.
+
+    ``fair_key`` orders jobs of equal priority fairly between users (see
+    ``backtest_shared.jobs.queue_sql``); ``lease_token`` fences every write of
+    the worker that claimed the job, so a worker that lost its lease can no
+    longer change it.
+    """
+
+    __tablename__ = "backtest_jobs"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('pending', 'running', 'succeeded', 'failed', 'cancelled')",
+            name="backtest_jobs_status_check",
+        ),
+        CheckConstraint("attempts >= 0 AND max_attempts >= 1", name="backtest_jobs_attempts_check"),
+        CheckConstraint("progress >= 0 AND progress <= 1", name="backtest_jobs_progress_check"),
+        # The claim order: its partial index keeps claims fast however long the history.
+        Index(
+            "backtest_jobs_claim_idx",
+            text("priority DESC"),
+            "fair_key",
+            postgresql_where=text("status = 'pending'"),
+        ),
+        # A user's pending tail (fair keys) and pending count (per-user limits).
+        Index(
+            "backtest_jobs_owner_pending_idx",
+            "owner_id",
+            "fair_key",
+            postgresql_where=text("status = 'pending'"),
+        ),
+        # Running jobs: leases to reap, per-user running caps, a worker's jobs.
+        Index(
+            "backtest_jobs_running_idx",
+            "lease_expires_at",
+            postgresql_where=text("status = 'running'"),
+        ),
+        Index(
+            "backtest_jobs_owner_running_idx",
+            "owner_id",
+            postgresql_where=text("status = 'running'"),
+        ),
+        # Listing a user's jobs, newest first, with keyset pagination.
+        Index("backtest_jobs_owner_created_idx", "owner_id", text("created_at DESC"), text("id DESC")),
+        Index("backtest_jobs_bundle_idx", "bundle_id", postgresql_where=text("bundle_id IS NOT NULL")),
+        # Identical-request reuse: finished results by content hash.
+        Index(
+            "backtest_jobs_config_hash_done_idx",
+            "config_hash",
+            postgresql_where=text("status = 'succeeded'"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    bundle_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("bundles.id", ondelete="CASCADE"))
+    dataset_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("datasets.id", ondelete="RESTRICT"), index=True)
+    priority: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    fair_key: Mapped[int] = mapped_column(BigInteger)
+    config: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    config_hash: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, server_default=text("'pending'"))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    max_attempts: Mapped[int] = mapped_column(Integer, server_default=text("3"))
+    timeout_seconds: Mapped[int] = mapped_column(Integer, server_default=text("3600"))
+    run_after: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    worker_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    lease_token: Mapped[int | None] = mapped_column(BigInteger)
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    progress: Mapped[float] = mapped_column(Float, server_default=text("0"))
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    error: Mapped[str | None] = mapped_column(Text)
+    #: When set, the job was answered from this earlier job's identical result.
+    reused_from: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class JobResult(Base):
+    """A finished job's result, written once in the transaction that finishes it."""
+
+    __tablename__ = "job_results"
+
+    job_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("backtest_jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    equity_curve: Mapped[list[Any]] = mapped_column(JSONB)
+    trades: Mapped[list[Any]] = mapped_column(JSONB)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+class IdempotencyRecord(Base):
+    """The first response to a POST carrying an ``Idempotency-Key``."""
+
+    __tablename__ = "idempotency_records"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    request_hash: Mapped[str] = mapped_column(Text)
+    status_code: Mapped[int] = mapped_column(SmallInteger)
+    response_body: Mapped[bytes] = mapped_column(LargeBinary)
+    headers: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_now())

@@ -1,0 +1,46 @@
+"""One database URL, two dialects of it.
+
+Operators configure a plain ``postgresql://`` URL; psycopg takes it as is, while
+SQLAlchemy and Alembic need the driver named (``postgresql+psycopg://``).
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlsplit
+from urllib.parse import urlunsplit
+
+DATABASE_URL_ENV = "BACKTEST_DATABASE_URL"
+
+
+class MissingDatabaseURLError(RuntimeError):
+    """Raised when no database URL is configured."""
+
+
+def database_url_from_env() -> str:
+    """The configured database URL, with a clear message when it is missing."""
+    url = os.environ.get(DATABASE_URL_ENV, "").strip()
+    if not url:
+        raise MissingDatabaseURLError(
+            f"set {DATABASE_URL_ENV} to a PostgreSQL URL, e.g. postgresql://user@host:5432/db"
+        )
+    return url
+
+
+def psycopg_url(url: str) -> str:
+    """The URL in the form libpq and psycopg accept."""
+    for prefix in ("postgresql+psycopg://", "postgresql+psycopg2://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url[len(prefix) :]
+    return url
+
+
+def sqlalchemy_url(url: str) -> str:
+    """The URL with the psycopg 3 driver named, for SQLAlchemy and Alembic."""
+    return "postgresql+psycopg://" + psycopg_url(url)[len("postgresql://") :]
+
+
+def with_database(url: str, database: str) -> str:
+    """The same server URL naming another database (query options kept)."""
+    parts = urlsplit(psycopg_url(url))
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))

@@ -1,0 +1,307 @@
+"""Every SQL statement of the job queue, in one place.
+
+Each state change of a job is exactly one statement (one atomic transaction in
+autocommit mode), so no crash between two statements can leave a job half-done.
+
+Ordering and fairness
+    Workers claim pending jobs by ``priority DESC, fair_key``. ``fair_key`` is a
+    per-user virtual clock: a batch of n jobs from a user gets consecutive keys
+    starting at the later of the queue head's key and the end of that user's
+    own pending jobs. A user's 10,000 queued jobs therefore occupy keys ahead
+    of the head, while another user's single job gets the head's key and is
+    claimed in the next claim round.
+
+Leases and fencing
+    A claim draws a new ``lease_token`` from a sequence and sets a lease
+    expiry. Every later write of the worker names (id, lease_token) and only
+    matches while the job is still running under that token: once the reaper
+    has returned the job to the queue, or another worker holds it, a late
+    write of the old worker changes nothing.
+
+Notifications
+    ``backtest_jobs_pending`` (no payload) fires when jobs become claimable;
+    ``backtest_jobs_cancel`` (payload: job id) when a running job is asked to
+    stop; ``backtest_jobs_finished`` (payload: job id, bundle id) when a job
+    reaches a final state, for long-polling clients.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+PENDING_CHANNEL: Final = "backtest_jobs_pending"
+CANCEL_CHANNEL: Final = "backtest_jobs_cancel"
+FINISHED_CHANNEL: Final = "backtest_jobs_finished"
+
+#: pg_try_advisory_lock key held by the one active reaper (any bigint works;
+#: this is "backtest" in ASCII).
+REAPER_LOCK_KEY: Final = 0x6261636B74657374
+
+_BACKOFF_SECONDS: Final = (
+    "least(%(backoff_cap)s::float8, %(backoff_base)s::float8 * power(2, greatest(j.attempts - 1, 0)))"
+)
+
+ENQUEUE: Final = """
+WITH head AS (
+    SELECT coalesce(
+        (SELECT fair_key FROM backtest_jobs
+          WHERE status = 'pending'
+          ORDER BY priority DESC, fair_key
+          LIMIT 1),
+        0) AS key
+), tail AS (
+    SELECT coalesce(max(fair_key) + 1, 0) AS key
+      FROM backtest_jobs
+     WHERE status = 'pending' AND owner_id = %(owner_id)s
+), allowed AS (
+    SELECT %(max_pending)s::int IS NULL
+        OR (SELECT count(*) FROM backtest_jobs
+             WHERE status = 'pending' AND owner_id = %(owner_id)s)
+           + cardinality(%(ids)s::uuid[]) <= %(max_pending)s::int AS ok
+), inserted AS (
+    INSERT INTO backtest_jobs
+        (id, owner_id, bundle_id, dataset_id, priority, fair_key, config, config_hash,
+         max_attempts, timeout_seconds)
+    SELECT n.id, %(owner_id)s, %(bundle_id)s, n.dataset_id, %(priority)s,
+           greatest(head.key, tail.key) + n.ord - 1, n.config, n.config_hash,
+           %(max_attempts)s, %(timeout_seconds)s
+      FROM unnest(%(ids)s::uuid[], %(dataset_ids)s::uuid[], %(configs)s::jsonb[],
+                  %(config_hashes)s::text[])
+           WITH ORDINALITY AS n(id, dataset_id, config, config_hash, ord),
+           head, tail, allowed
+     WHERE allowed.ok
+    RETURNING 1
+)
+SELECT count(*) AS inserted, pg_notify('backtest_jobs_pending', '')
+  FROM inserted
+"""
+
+CLAIM: Final = """
+WITH candidates AS (
+    SELECT j.id, j.owner_id, j.priority, j.fair_key
+      FROM backtest_jobs j
+     WHERE j.status = 'pending' AND j.run_after <= now()
+     ORDER BY j.priority DESC, j.fair_key
+     -- Scan further only when some user has a running cap to honour.
+     LIMIT %(limit)s * CASE WHEN EXISTS (SELECT 1 FROM users WHERE max_running_jobs IS NOT NULL)
+                            THEN 4 ELSE 1 END
+       FOR UPDATE SKIP LOCKED
+), ranked AS (
+    SELECT c.id, c.priority, c.fair_key, u.max_running_jobs AS cap,
+           row_number() OVER (PARTITION BY c.owner_id ORDER BY c.priority DESC, c.fair_key) AS nth,
+           CASE WHEN u.max_running_jobs IS NULL THEN 0
+                ELSE (SELECT count(*) FROM backtest_jobs r
+                       WHERE r.owner_id = c.owner_id AND r.status = 'running')
+           END AS running
+      FROM candidates c
+      JOIN users u ON u.id = c.owner_id
+), chosen AS (
+    SELECT id FROM ranked
+     WHERE cap IS NULL OR running + nth <= cap
+     ORDER BY priority DESC, fair_key
+     LIMIT %(limit)s
+)
+UPDATE backtest_jobs j
+   SET status = 'running',
+       worker_id = %(worker_id)s,
+       lease_token = nextval('backtest_jobs_lease_token_seq'),
+       attempts = j.attempts + 1,
+       lease_expires_at = now() + %(lease_seconds)s * interval '1 second',
+       heartbeat_at = now(),
+       started_at = now(),
+       progress = 0
+  FROM chosen
+ WHERE j.id = chosen.id
+RETURNING j.id, j.lease_token, j.attempts, j.max_attempts, j.owner_id, j.bundle_id,
+          j.dataset_id, j.config, j.timeout_seconds
+"""
+
+HEARTBEAT: Final = """
+WITH worker AS (
+    UPDATE workers SET heartbeat_at = now() WHERE id = %(worker_id)s
+)
+UPDATE backtest_jobs j
+   SET lease_expires_at = now() + %(lease_seconds)s * interval '1 second',
+       heartbeat_at = now()
+  FROM unnest(%(ids)s::uuid[], %(tokens)s::bigint[]) AS h(id, token)
+ WHERE j.id = h.id AND j.lease_token = h.token AND j.status = 'running'
+RETURNING j.id, j.cancel_requested
+"""
+
+REPORT_PROGRESS: Final = """
+UPDATE backtest_jobs j
+   SET progress = p.progress
+  FROM unnest(%(ids)s::uuid[], %(tokens)s::bigint[], %(progress)s::float8[])
+       AS p(id, token, progress)
+ WHERE j.id = p.id AND j.lease_token = p.token AND j.status = 'running'
+RETURNING j.id
+"""
+
+COMPLETE: Final = """
+WITH finished AS (
+    UPDATE backtest_jobs j
+       SET status = CASE WHEN j.cancel_requested THEN 'cancelled' ELSE 'succeeded' END,
+           progress = CASE WHEN j.cancel_requested THEN j.progress ELSE 1 END,
+           finished_at = now(),
+           lease_expires_at = NULL,
+           error = NULL
+      FROM unnest(%(ids)s::uuid[], %(tokens)s::bigint[]) AS c(id, token)
+     WHERE j.id = c.id AND j.lease_token = c.token AND j.status = 'running'
+    RETURNING j.id, j.status, j.bundle_id
+), stored AS (
+    INSERT INTO job_results (job_id, metrics, equity_curve, trades)
+    SELECT r.id, r.metrics, r.equity_curve, r.trades
+      FROM unnest(%(ids)s::uuid[], %(metrics)s::jsonb[], %(equity_curves)s::jsonb[],
+                  %(trades)s::jsonb[]) AS r(id, metrics, equity_curve, trades)
+      JOIN finished f ON f.id = r.id AND f.status = 'succeeded'
+)
+SELECT f.id, f.status,
+       pg_notify('backtest_jobs_finished', f.id::text || ' ' || coalesce(f.bundle_id::text, ''))
+  FROM finished f
+"""
+
+FAIL: Final = f"""
+WITH failed AS (
+    UPDATE backtest_jobs j
+       SET status = CASE WHEN j.cancel_requested THEN 'cancelled'
+                         WHEN %(retry)s AND j.attempts < j.max_attempts THEN 'pending'
+                         ELSE 'failed' END,
+           run_after = CASE WHEN %(retry)s AND j.attempts < j.max_attempts
+                            THEN now() + {_BACKOFF_SECONDS} * interval '1 second'
+                            ELSE j.run_after END,
+           finished_at = CASE WHEN j.cancel_requested OR NOT %(retry)s OR j.attempts >= j.max_attempts
+                              THEN now() END,
+           worker_id = CASE WHEN %(retry)s AND j.attempts < j.max_attempts AND NOT j.cancel_requested
+                            THEN NULL ELSE j.worker_id END,
+           lease_expires_at = NULL,
+           error = %(error)s
+     WHERE j.id = %(id)s AND j.lease_token = %(token)s AND j.status = 'running'
+    RETURNING j.id, j.status, j.bundle_id, j.run_after
+)
+SELECT f.id, f.status, f.run_after,
+       CASE WHEN f.status <> 'pending'
+            THEN pg_notify('backtest_jobs_finished', f.id::text || ' ' || coalesce(f.bundle_id::text, ''))
+       END
+  FROM failed f
+"""
+
+RELEASE: Final = """
+WITH released AS (
+    UPDATE backtest_jobs j
+       SET status = CASE WHEN j.cancel_requested THEN 'cancelled' ELSE 'pending' END,
+           attempts = greatest(j.attempts - 1, 0),
+           finished_at = CASE WHEN j.cancel_requested THEN now() END,
+           worker_id = NULL,
+           lease_expires_at = NULL,
+           run_after = now(),
+           progress = 0
+      FROM unnest(%(ids)s::uuid[], %(tokens)s::bigint[]) AS r(id, token)
+     WHERE j.id = r.id AND j.lease_token = r.token AND j.status = 'running'
+    RETURNING j.id, j.status
+)
+SELECT id, status, pg_notify('backtest_jobs_pending', '') FROM released
+"""
+
+REAP_EXPIRED: Final = f"""
+WITH expired AS (
+    SELECT id FROM backtest_jobs
+     WHERE status = 'running' AND lease_expires_at < now()
+     ORDER BY lease_expires_at
+     LIMIT %(limit)s
+       FOR UPDATE SKIP LOCKED
+), reaped AS (
+    UPDATE backtest_jobs j
+       SET status = CASE WHEN j.cancel_requested THEN 'cancelled'
+                         WHEN j.attempts < j.max_attempts THEN 'pending'
+                         ELSE 'failed' END,
+           error = CASE WHEN j.cancel_requested THEN j.error
+                        WHEN j.attempts < j.max_attempts
+                        THEN 'worker lost: lease expired during attempt ' || j.attempts || ', retrying'
+                        ELSE 'worker lost: lease expired during the last of ' || j.max_attempts
+                             || ' attempts' END,
+           run_after = CASE WHEN j.attempts < j.max_attempts AND NOT j.cancel_requested
+                            THEN now() + {_BACKOFF_SECONDS} * interval '1 second'
+                            ELSE j.run_after END,
+           finished_at = CASE WHEN j.cancel_requested OR j.attempts >= j.max_attempts
+                              THEN now() END,
+           lease_expires_at = NULL
+      FROM expired
+     WHERE j.id = expired.id
+    RETURNING j.id, j.status, j.bundle_id
+)
+SELECT r.id, r.status,
+       CASE WHEN r.status = 'pending' THEN pg_notify('backtest_jobs_pending', '')
+            ELSE pg_notify('backtest_jobs_finished', r.id::text || ' ' || coalesce(r.bundle_id::text, ''))
+       END
+  FROM reaped r
+"""
+
+_CANCEL_TEMPLATE: Final = """
+WITH cancelled AS (
+    UPDATE backtest_jobs j
+       SET cancel_requested = true,
+           status = CASE WHEN j.status = 'pending' THEN 'cancelled' ELSE j.status END,
+           finished_at = CASE WHEN j.status = 'pending' THEN now() ELSE j.finished_at END
+     WHERE {selector}
+       AND j.status IN ('pending', 'running')
+       AND (%(owner_id)s::uuid IS NULL OR j.owner_id = %(owner_id)s::uuid)
+    RETURNING j.id, j.status, j.bundle_id
+)
+SELECT c.id, c.status,
+       CASE WHEN c.status = 'running' THEN pg_notify('backtest_jobs_cancel', c.id::text)
+            ELSE pg_notify('backtest_jobs_finished', c.id::text || ' ' || coalesce(c.bundle_id::text, ''))
+       END
+  FROM cancelled c
+"""
+
+CANCEL_JOBS: Final = _CANCEL_TEMPLATE.format(selector="j.id = ANY(%(ids)s::uuid[])")
+CANCEL_BUNDLE: Final = _CANCEL_TEMPLATE.format(selector="j.bundle_id = %(bundle_id)s")
+
+GET_JOB: Final = """
+SELECT id, owner_id, bundle_id, dataset_id, priority, config, config_hash, status, attempts,
+       max_attempts, timeout_seconds, run_after, worker_id, lease_token, lease_expires_at,
+       progress, cancel_requested, error, reused_from, created_at, started_at, finished_at
+  FROM backtest_jobs
+ WHERE id = %(id)s
+"""
+
+GET_RESULT: Final = """
+SELECT metrics, equity_curve, trades FROM job_results WHERE job_id = %(id)s
+"""
+
+COUNT_BY_STATUS: Final = """
+SELECT status, priority, count(*) AS jobs FROM backtest_jobs GROUP BY status, priority
+"""
+
+QUEUE_STATS: Final = """
+SELECT
+    (SELECT extract(epoch FROM now() - min(created_at)) FROM backtest_jobs
+      WHERE status = 'pending') AS oldest_pending_seconds,
+    (SELECT count(*) FROM backtest_jobs
+      WHERE status IN ('succeeded', 'failed', 'cancelled')
+        AND finished_at > now() - interval '60 seconds') AS finished_last_minute
+"""
+
+REGISTER_WORKER: Final = """
+INSERT INTO workers (id, name, host, pid, version, slots)
+VALUES (%(id)s, %(name)s, %(host)s, %(pid)s, %(version)s, %(slots)s)
+"""
+
+DEREGISTER_WORKER: Final = """
+UPDATE workers SET stopped_at = now(), heartbeat_at = now() WHERE id = %(id)s
+"""
+
+LIST_WORKERS: Final = """
+SELECT w.id, w.name, w.host, w.pid, w.version, w.slots, w.started_at, w.heartbeat_at,
+       w.stopped_at,
+       CASE WHEN w.stopped_at IS NOT NULL THEN 'stopped'
+            WHEN w.heartbeat_at < now() - %(dead_after_seconds)s * interval '1 second' THEN 'dead'
+            ELSE 'alive' END AS state,
+       (SELECT count(*) FROM backtest_jobs j
+         WHERE j.worker_id = w.id AND j.status = 'running') AS running_jobs
+  FROM workers w
+ WHERE w.stopped_at IS NULL OR w.stopped_at > now() - interval '1 day'
+ ORDER BY w.started_at DESC
+"""
+
+TRY_REAPER_LOCK: Final = "SELECT pg_try_advisory_lock(%(key)s)"

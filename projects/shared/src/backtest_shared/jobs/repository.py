@@ -1,0 +1,270 @@
+"""The job queue's repository: one method per state change, one statement each.
+
+All SQL lives in ``queue_sql``; this module only binds parameters and shapes
+rows. Connections come from a psycopg async pool in autocommit mode, so each
+statement is its own transaction and holds no lock beyond its own duration.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from psycopg_pool import AsyncConnectionPool
+
+from backtest_shared.jobs import queue_sql
+from backtest_shared.jobs.config import JobConfigError
+from backtest_shared.jobs.models import ClaimedJob
+from backtest_shared.jobs.models import HeartbeatReply
+from backtest_shared.jobs.models import JobOutcome
+from backtest_shared.jobs.models import JobState
+from backtest_shared.jobs.models import Lease
+from backtest_shared.jobs.models import QueuedJob
+from backtest_shared.jobs.models import StoredResult
+from backtest_shared.jobs.models import WorkerInfo
+
+_json_encoder = msgspec.json.Encoder()
+
+MAX_PRIORITY = 100
+MAX_TIMEOUT_SECONDS = 24 * 3600
+MAX_ATTEMPTS = 20
+
+
+class PendingLimitExceededError(Exception):
+    """The owner already has as many pending jobs as allowed."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"pending job limit of {limit} reached")
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """Timing of leases and retries; see README, 'Configuration'."""
+
+    lease_seconds: float = 30.0
+    retry_backoff_base_seconds: float = 2.0
+    retry_backoff_cap_seconds: float = 300.0
+
+
+def _json(value: Any) -> str:
+    return _json_encoder.encode(value).decode()
+
+
+def _check_job_options(priority: int, max_attempts: int, timeout_seconds: int) -> None:
+    if not -MAX_PRIORITY <= priority <= MAX_PRIORITY:
+        raise JobConfigError("priority", f"must be between {-MAX_PRIORITY} and {MAX_PRIORITY}")
+    if not 1 <= max_attempts <= MAX_ATTEMPTS:
+        raise JobConfigError("max_attempts", f"must be between 1 and {MAX_ATTEMPTS}")
+    if not 1 <= timeout_seconds <= MAX_TIMEOUT_SECONDS:
+        raise JobConfigError("timeout_seconds", f"must be between 1 and {MAX_TIMEOUT_SECONDS}")
+
+
+class JobQueue:
+    """Enqueue, claim, heartbeat, finish, release, cancel and reap backtest jobs."""
+
+    def __init__(self, pool: AsyncConnectionPool[Any], settings: QueueSettings | None = None) -> None:
+        self._pool = pool
+        self.settings = settings or QueueSettings()
+
+    def _backoff(self) -> dict[str, float]:
+        return {
+            "backoff_base": self.settings.retry_backoff_base_seconds,
+            "backoff_cap": self.settings.retry_backoff_cap_seconds,
+        }
+
+    async def _fetchall(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(sql, params)
+            rows: list[tuple[Any, ...]] = await cur.fetchall()
+            return rows
+
+    # -- producers -------------------------------------------------------
+
+    async def enqueue(
+        self,
+        owner_id: uuid.UUID,
+        jobs: Sequence[QueuedJob],
+        *,
+        bundle_id: uuid.UUID | None = None,
+        priority: int = 0,
+        max_attempts: int = 3,
+        timeout_seconds: int = 3600,
+        max_pending: int | None = None,
+        job_ids: Sequence[uuid.UUID] | None = None,
+    ) -> list[uuid.UUID]:
+        """Insert jobs in one round trip and wake the workers; returns their ids.
+
+        Raises ``JobConfigError`` for bad options and ``PendingLimitExceededError``
+        when ``max_pending`` would be exceeded; in both cases nothing is written.
+        """
+        _check_job_options(priority, max_attempts, timeout_seconds)
+        if not jobs:
+            return []
+        ids = list(job_ids) if job_ids is not None else [uuid.uuid4() for _ in jobs]
+        if len(ids) != len(jobs):
+            raise ValueError("job_ids must match jobs one to one")
+        params = {
+            "owner_id": owner_id,
+            "bundle_id": bundle_id,
+            "priority": priority,
+            "max_attempts": max_attempts,
+            "timeout_seconds": timeout_seconds,
+            "max_pending": max_pending,
+            "ids": ids,
+            "dataset_ids": [job.config.dataset_id for job in jobs],
+            "configs": [_json(job.config.to_json_dict()) for job in jobs],
+            "config_hashes": [job.config_hash for job in jobs],
+        }
+        rows = await self._fetchall(queue_sql.ENQUEUE, params)
+        if rows[0][0] != len(ids):
+            assert max_pending is not None
+            raise PendingLimitExceededError(max_pending)
+        return ids
+
+    async def cancel(self, job_ids: Sequence[uuid.UUID], *, owner_id: uuid.UUID | None = None) -> dict[uuid.UUID, str]:
+        """Cancel pending jobs now and flag running ones; returns id -> status after."""
+        rows = await self._fetchall(queue_sql.CANCEL_JOBS, {"ids": list(job_ids), "owner_id": owner_id})
+        return {row[0]: row[1] for row in rows}
+
+    async def cancel_bundle(self, bundle_id: uuid.UUID, *, owner_id: uuid.UUID | None = None) -> dict[uuid.UUID, str]:
+        rows = await self._fetchall(queue_sql.CANCEL_BUNDLE, {"bundle_id": bundle_id, "owner_id": owner_id})
+        return {row[0]: row[1] for row in rows}
+
+    # -- workers ---------------------------------------------------------
+
+    async def claim(self, worker_id: uuid.UUID, limit: int) -> list[ClaimedJob]:
+        """Claim up to ``limit`` jobs: priority first, fair between users."""
+        if limit <= 0:
+            return []
+        rows = await self._fetchall(
+            queue_sql.CLAIM,
+            {"worker_id": worker_id, "limit": limit, "lease_seconds": self.settings.lease_seconds},
+        )
+        return [
+            ClaimedJob(
+                id=row[0],
+                lease_token=row[1],
+                attempt=row[2],
+                max_attempts=row[3],
+                owner_id=row[4],
+                bundle_id=row[5],
+                dataset_id=row[6],
+                config=row[7],
+                timeout_seconds=row[8],
+            )
+            for row in rows
+        ]
+
+    async def heartbeat(self, worker_id: uuid.UUID, leases: Iterable[Lease]) -> HeartbeatReply:
+        """Extend all leases of a worker in one statement; report lost and cancelled jobs."""
+        leases = list(leases)
+        rows = await self._fetchall(
+            queue_sql.HEARTBEAT,
+            {
+                "worker_id": worker_id,
+                "ids": [lease.job_id for lease in leases],
+                "tokens": [lease.token for lease in leases],
+                "lease_seconds": self.settings.lease_seconds,
+            },
+        )
+        return HeartbeatReply(
+            held=frozenset(row[0] for row in rows),
+            cancel_requested=frozenset(row[0] for row in rows if row[1]),
+        )
+
+    async def report_progress(self, updates: Sequence[tuple[Lease, float]]) -> set[uuid.UUID]:
+        """Record progress (0..1) of held jobs; returns the ids still held."""
+        if not updates:
+            return set()
+        rows = await self._fetchall(
+            queue_sql.REPORT_PROGRESS,
+            {
+                "ids": [lease.job_id for lease, _ in updates],
+                "tokens": [lease.token for lease, _ in updates],
+                "progress": [min(max(float(p), 0.0), 1.0) for _, p in updates],
+            },
+        )
+        return {row[0] for row in rows}
+
+    async def complete(self, outcomes: Sequence[JobOutcome]) -> dict[uuid.UUID, str]:
+        """Finish jobs with their results, fenced; returns id -> final status.
+
+        A job missing from the answer was no longer held by that lease: its
+        result was discarded.
+        """
+        if not outcomes:
+            return {}
+        rows = await self._fetchall(
+            queue_sql.COMPLETE,
+            {
+                "ids": [o.lease.job_id for o in outcomes],
+                "tokens": [o.lease.token for o in outcomes],
+                "metrics": [_json(o.metrics) for o in outcomes],
+                "equity_curves": [_json(o.equity_curve) for o in outcomes],
+                "trades": [_json(o.trades) for o in outcomes],
+            },
+        )
+        return {row[0]: row[1] for row in rows}
+
+    async def fail(self, lease: Lease, error: str, *, retry: bool) -> str | None:
+        """Record a failed attempt, fenced: retried with backoff while attempts remain
+        (if ``retry``), else final. Returns the new status, or None if the lease was lost."""
+        rows = await self._fetchall(
+            queue_sql.FAIL,
+            {"id": lease.job_id, "token": lease.token, "error": error[:4000], "retry": retry, **self._backoff()},
+        )
+        return rows[0][1] if rows else None
+
+    async def release(self, leases: Sequence[Lease]) -> dict[uuid.UUID, str]:
+        """Hand jobs back without burning an attempt (graceful shutdown)."""
+        if not leases:
+            return {}
+        rows = await self._fetchall(
+            queue_sql.RELEASE,
+            {"ids": [lease.job_id for lease in leases], "tokens": [lease.token for lease in leases]},
+        )
+        return {row[0]: row[1] for row in rows}
+
+    async def reap_expired(self, limit: int = 1000) -> dict[uuid.UUID, str]:
+        """Return jobs whose lease expired to the queue (with backoff), or fail them."""
+        rows = await self._fetchall(queue_sql.REAP_EXPIRED, {"limit": limit, **self._backoff()})
+        return {row[0]: row[1] for row in rows}
+
+    # -- worker registry -------------------------------------------------
+
+    async def register_worker(self, worker: WorkerInfo) -> None:
+        async with self._pool.connection() as conn:
+            await conn.execute(queue_sql.REGISTER_WORKER, msgspec.structs.asdict(worker))
+
+    async def deregister_worker(self, worker_id: uuid.UUID) -> None:
+        async with self._pool.connection() as conn:
+            await conn.execute(queue_sql.DEREGISTER_WORKER, {"id": worker_id})
+
+    # -- reads -----------------------------------------------------------
+
+    async def get(self, job_id: uuid.UUID) -> JobState | None:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(queue_sql.GET_JOB, {"id": job_id})
+            row = await cur.fetchone()
+            if row is None:
+                return None
+            names = [column.name for column in cur.description or ()]
+        return JobState(**dict(zip(names, row, strict=False)))
+
+    async def get_result(self, job_id: uuid.UUID) -> StoredResult | None:
+        rows = await self._fetchall(queue_sql.GET_RESULT, {"id": job_id})
+        if not rows:
+            return None
+        return StoredResult(metrics=rows[0][0], equity_curve=rows[0][1], trades=rows[0][2])
+
+    async def counts_by_status(self) -> dict[str, int]:
+        rows = await self._fetchall(queue_sql.COUNT_BY_STATUS, {})
+        counts: dict[str, int] = {}
+        for status, _priority, jobs in rows:
+            counts[status] = counts.get(status, 0) + jobs
+        return counts

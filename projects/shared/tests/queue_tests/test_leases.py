@@ -1,0 +1,145 @@
+import asyncio
+import uuid
+
+import pytest
+
+from backtest_shared.jobs.models import JobOutcome
+from backtest_shared.jobs.models import Lease
+from backtest_shared.jobs.repository import JobQueue
+from backtest_shared.jobs.repository import QueueSettings
+from backtest_testing.seed import job_for
+from backtest_testing.seed import seed_dataset
+from backtest_testing.seed import seed_user
+
+
+@pytest.fixture
+def queue_settings() -> QueueSettings:
+    return QueueSettings(lease_seconds=0.3, retry_backoff_base_seconds=0.2, retry_backoff_cap_seconds=1.0)
+
+
+def outcome(job, metrics=None) -> JobOutcome:
+    return JobOutcome(
+        lease=Lease(job.id, job.lease_token), metrics=metrics or {"sharpe": 1.0}, equity_curve=[[0, 1.0]], trades=[]
+    )
+
+
+async def enqueue_one(queue: JobQueue, pool, **options) -> uuid.UUID:
+    user = await seed_user(pool)
+    dataset = await seed_dataset(pool, user)
+    [job_id] = await queue.enqueue(user, [job_for(dataset)], **options)
+    return job_id
+
+
+async def test_completed_job_stores_its_result_once(queue: JobQueue, pool) -> None:
+    job_id = await enqueue_one(queue, pool)
+    [job] = await queue.claim(uuid.uuid4(), 1)
+
+    assert await queue.complete([outcome(job)]) == {job_id: "succeeded"}
+    assert await queue.complete([outcome(job)]) == {}
+
+    state = await queue.get(job_id)
+    result = await queue.get_result(job_id)
+    assert state is not None and state.status == "succeeded" and state.progress == 1.0
+    assert result is not None and result.metrics == {"sharpe": 1.0}
+
+
+async def test_expired_lease_is_reaped_and_the_job_claimed_again(queue: JobQueue, pool) -> None:
+    job_id = await enqueue_one(queue, pool)
+    [first] = await queue.claim(uuid.uuid4(), 1)
+    await asyncio.sleep(0.4)
+
+    assert await queue.reap_expired() == {job_id: "pending"}
+    state = await queue.get(job_id)
+    assert state is not None and state.error is not None and "worker lost" in state.error
+    await asyncio.sleep(0.3)  # the retry backoff
+    [second] = await queue.claim(uuid.uuid4(), 1)
+
+    assert second.id == job_id
+    assert second.attempt == 2
+    assert second.lease_token != first.lease_token
+
+
+async def test_stale_worker_cannot_write_after_its_job_was_reclaimed(queue: JobQueue, pool) -> None:
+    job_id = await enqueue_one(queue, pool)
+    [stale] = await queue.claim(uuid.uuid4(), 1)
+    await asyncio.sleep(0.4)
+    await queue.reap_expired()
+    await asyncio.sleep(0.3)
+    [fresh] = await queue.claim(uuid.uuid4(), 1)
+
+    assert await queue.complete([outcome(stale, {"stale": True})]) == {}
+    assert await queue.fail(Lease(stale.id, stale.lease_token), "late", retry=False) is None
+    assert await queue.report_progress([(Lease(stale.id, stale.lease_token), 0.9)]) == set()
+    assert await queue.release([Lease(stale.id, stale.lease_token)]) == {}
+    assert (await queue.heartbeat(uuid.uuid4(), [Lease(stale.id, stale.lease_token)])).held == frozenset()
+
+    assert await queue.complete([outcome(fresh)]) == {job_id: "succeeded"}
+    result = await queue.get_result(job_id)
+    assert result is not None and result.metrics == {"sharpe": 1.0}
+
+
+async def test_heartbeat_keeps_a_lease_alive(queue: JobQueue, pool) -> None:
+    job_id = await enqueue_one(queue, pool)
+    worker = uuid.uuid4()
+    [job] = await queue.claim(worker, 1)
+
+    for _ in range(4):
+        await asyncio.sleep(0.15)
+        reply = await queue.heartbeat(worker, [Lease(job.id, job.lease_token)])
+        assert reply.held == {job_id}
+
+    assert await queue.reap_expired() == {}
+
+
+async def test_failed_job_is_retried_with_backoff_until_its_attempts_run_out(queue: JobQueue, pool) -> None:
+    job_id = await enqueue_one(queue, pool, max_attempts=2)
+
+    [first] = await queue.claim(uuid.uuid4(), 1)
+    assert await queue.fail(Lease(first.id, first.lease_token), "engine exploded", retry=True) == "pending"
+    assert await queue.claim(uuid.uuid4(), 1) == []
+    await asyncio.sleep(0.3)
+    [second] = await queue.claim(uuid.uuid4(), 1)
+    assert await queue.fail(Lease(second.id, second.lease_token), "engine exploded again", retry=True) == "failed"
+
+    state = await queue.get(job_id)
+    assert state is not None
+    assert (state.status, state.attempts, state.error) == ("failed", 2, "engine exploded again")
+    assert state.finished_at is not None
+
+
+async def test_non_retryable_failure_is_final_at_once(queue: JobQueue, pool) -> None:
+    job_id = await enqueue_one(queue, pool, max_attempts=5)
+    [job] = await queue.claim(uuid.uuid4(), 1)
+
+    assert await queue.fail(Lease(job.id, job.lease_token), "timeout", retry=False) == "failed"
+    assert (await queue.get(job_id)).error == "timeout"  # type: ignore[union-attr]
+
+
+async def test_reaper_fails_a_job_whose_last_attempt_lost_its_worker(queue: JobQueue, pool) -> None:
+    job_id = await enqueue_one(queue, pool, max_attempts=1)
+    await queue.claim(uuid.uuid4(), 1)
+    await asyncio.sleep(0.4)
+
+    assert await queue.reap_expired() == {job_id: "failed"}
+    state = await queue.get(job_id)
+    assert state is not None and state.error is not None
+    assert state.error.startswith("worker lost")
+
+
+async def test_released_job_goes_back_without_burning_an_attempt(queue: JobQueue, pool) -> None:
+    job_id = await enqueue_one(queue, pool, max_attempts=1)
+    [job] = await queue.claim(uuid.uuid4(), 1)
+
+    assert await queue.release([Lease(job.id, job.lease_token)]) == {job_id: "pending"}
+    [again] = await queue.claim(uuid.uuid4(), 1)
+
+    assert again.id == job_id
+    assert again.attempt == 1
+
+
+async def test_progress_is_recorded_for_the_lease_holder(queue: JobQueue, pool) -> None:
+    job_id = await enqueue_one(queue, pool)
+    [job] = await queue.claim(uuid.uuid4(), 1)
+
+    assert await queue.report_progress([(Lease(job.id, job.lease_token), 0.5)]) == {job_id}
+    assert (await queue.get(job_id)).progress == 0.5  # type: ignore[union-attr]

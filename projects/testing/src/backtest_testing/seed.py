@@ -1,0 +1,35 @@
+"""Small builders for test data: users, datasets and valid jobs."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+
+from backtest_shared.accounts.store import create_user
+from backtest_shared.datasets.store import DatasetInfo
+from backtest_shared.datasets.store import insert_dataset
+from backtest_shared.engine import STRATEGY_A_EXAMPLE
+from backtest_shared.engine import synthetic_ohlcv
+from backtest_shared.jobs.config import BacktestConfig
+from backtest_shared.jobs.config import config_content_hash
+from backtest_shared.jobs.config import decode_backtest_config
+from backtest_shared.jobs.models import QueuedJob
+
+
+async def seed_user(pool: AsyncConnectionPool[Any], name: str | None = None, **limits: Any) -> uuid.UUID:
+    return await create_user(pool, name or f"user-{uuid.uuid4().hex[:8]}", **limits)
+
+
+async def seed_dataset(
+    pool: AsyncConnectionPool[Any], owner_id: uuid.UUID, n_bars: int = 500, seed: int = 1
+) -> DatasetInfo:
+    return await insert_dataset(pool, owner_id, f"synthetic-{n_bars}-{seed}", synthetic_ohlcv(n_bars, seed=seed))
+
+
+def job_for(dataset: DatasetInfo, strategy: dict[str, Any] | None = None) -> QueuedJob:
+    config: BacktestConfig = decode_backtest_config(
+        {"dataset_id": str(dataset.id), "strategy": strategy or STRATEGY_A_EXAMPLE}
+    )
+    return QueuedJob(config=config, config_hash=config_content_hash(config.strategy, dataset.content_hash))
