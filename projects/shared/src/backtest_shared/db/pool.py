@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+from psycopg import AsyncConnection
+from psycopg.types.json import set_json_dumps
+from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
 from backtest_shared.db.urls import psycopg_url
+
+_encoder = msgspec.json.Encoder()
+
+
+async def configure_connection(conn: AsyncConnection[Any]) -> None:
+    """Use msgspec for JSON on this connection: several times faster than the json module."""
+    set_json_loads(msgspec.json.decode, conn)
+    set_json_dumps(_encoder.encode, conn)
 
 
 async def open_pool(
@@ -16,8 +28,14 @@ async def open_pool(
     max_size: int = 10,
     name: str = "backtest",
     application_name: str = "backtest",
+    check_connections: bool = False,
 ) -> AsyncConnectionPool[Any]:
-    """An open pool of autocommit connections: every statement is its own transaction."""
+    """An open pool of autocommit connections: every statement is its own transaction.
+
+    ``check_connections`` tests each connection on checkout (one extra round
+    trip): worth it where a failed request is costly, not on the queue's hot
+    path, whose callers retry transient errors instead.
+    """
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         psycopg_url(url),
         min_size=min_size,
@@ -25,8 +43,10 @@ async def open_pool(
         name=name,
         open=False,
         kwargs={"autocommit": True, "application_name": application_name},
-        # A broken connection (server restart) is detected on checkout and replaced.
-        check=AsyncConnectionPool.check_connection,
+        configure=configure_connection,
+        # Broken connections (server restart) are discarded when returned; checking
+        # them on checkout as well doubles the cost of a one-statement call.
+        check=AsyncConnectionPool.check_connection if check_connections else None,
     )
     await pool.open(wait=True, timeout=30)
     return pool

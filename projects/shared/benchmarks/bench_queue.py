@@ -1,0 +1,220 @@
+"""Benchmark of the job queue: claim-and-complete throughput, pickup latency, bulk enqueue.
+
+Run: ``./pants run projects/shared/benchmarks/bench_queue.py`` (embedded
+PostgreSQL) or with ``-- --database-url postgresql://postgres@127.0.0.1:5432/postgres``.
+
+Throughput: a queue pre-filled with no-op jobs (default 50,000, from 100 users)
+is drained by 1 or 2 processes claiming batches of 1, 10 or 100 jobs and
+completing each batch in one fenced statement; fairness, leases and fencing are
+all on. Each case runs 3 times on a fresh database; jobs/s is reported as
+min/median/max. "db ms/job" is the time spent waiting on the claim and complete
+statements (client-observed round trips on loopback) divided by jobs.
+
+Latency: with the queue idle, a claimer waits on LISTEN; a producer enqueues one
+job at a time; pickup = claim returned minus enqueue started (p50/p99).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import statistics
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+
+from backtest_shared.accounts.store import create_user
+from backtest_shared.datasets.store import insert_dataset
+from backtest_shared.db.pool import open_pool
+from backtest_shared.engine import STRATEGY_A_EXAMPLE
+from backtest_shared.engine import synthetic_ohlcv
+from backtest_shared.jobs import queue_sql
+from backtest_shared.jobs.config import config_content_hash
+from backtest_shared.jobs.config import decode_backtest_config
+from backtest_shared.jobs.models import JobOutcome
+from backtest_shared.jobs.models import Lease
+from backtest_shared.jobs.models import QueuedJob
+from backtest_shared.jobs.repository import JobQueue
+from backtest_testing.postgres import create_migrated_template
+from backtest_testing.postgres import drop_database
+from backtest_testing.postgres import fresh_database
+from backtest_testing.postgres import postgres_server_url
+
+
+async def _seed(url: str, total_jobs: int, users: int) -> None:
+    pool = await open_pool(url, max_size=2)
+    queue = JobQueue(pool)
+    data = synthetic_ohlcv(200, seed=3)
+    per_user = total_jobs // users
+    for index in range(users):
+        user = await create_user(pool, f"bench-{index}")
+        dataset = await insert_dataset(pool, user, "bench", data)
+        config = decode_backtest_config({"dataset_id": str(dataset.id), "strategy": STRATEGY_A_EXAMPLE})
+        job = QueuedJob(config=config, config_hash=config_content_hash(config.strategy, dataset.content_hash))
+        await queue.enqueue(user, [job] * (per_user + (1 if index < total_jobs % users else 0)))
+    async with pool.connection() as conn:
+        await conn.execute("VACUUM ANALYZE backtest_jobs")
+    await pool.close()
+
+
+async def _drain(url: str, batch: int, start_at: float) -> tuple[int, float, float, float]:
+    """Claim and complete until empty; returns (jobs, first claim, last completion, db seconds)."""
+    pool = await open_pool(url, min_size=1, max_size=1)
+    queue = JobQueue(pool)
+    worker = uuid.uuid4()
+    done = 0
+    db_seconds = 0.0
+    while time.time() < start_at:
+        await asyncio.sleep(0.001)
+    first = time.perf_counter()
+    while True:
+        t0 = time.perf_counter()
+        jobs = await queue.claim(worker, batch)
+        if not jobs:
+            db_seconds += time.perf_counter() - t0
+            break
+        await queue.complete(
+            [JobOutcome(lease=Lease(j.id, j.lease_token), metrics={}, equity_curve=[], trades=[]) for j in jobs]
+        )
+        db_seconds += time.perf_counter() - t0
+        done += len(jobs)
+    last = time.perf_counter()
+    await pool.close()
+    return done, first, last, db_seconds
+
+
+def _drain_process(url: str, batch: int, start_at: float) -> tuple[int, float, float, float]:
+    return asyncio.run(_drain(url, batch, start_at))
+
+
+def run_throughput(admin_url: str, template: str, jobs: int, batch: int, processes: int) -> tuple[float, float]:
+    with fresh_database(admin_url, template) as url:
+        asyncio.run(_seed(url, jobs, users=100))
+        start_at = time.time() + 1.0
+        with multiprocessing.get_context("spawn").Pool(processes) as pool:
+            results = pool.starmap(_drain_process, [(url, batch, start_at)] * processes)
+    total = sum(r[0] for r in results)
+    assert total == jobs, f"drained {total} of {jobs}"
+    elapsed = max(r[2] for r in results) - min(r[1] for r in results)
+    db_ms_per_job = 1000 * sum(r[3] for r in results) / total
+    return total / elapsed, db_ms_per_job
+
+
+async def _latency(url: str, samples: int) -> list[float]:
+    pool = await open_pool(url, max_size=2)
+    queue = JobQueue(pool)
+    user = await create_user(pool, "latency")
+    dataset = await insert_dataset(pool, user, "bench", synthetic_ohlcv(200, seed=3))
+    config = decode_backtest_config({"dataset_id": str(dataset.id), "strategy": STRATEGY_A_EXAMPLE})
+    job = QueuedJob(config=config, config_hash=config_content_hash(config.strategy, dataset.content_hash))
+    listener = await psycopg.AsyncConnection.connect(url, autocommit=True)
+    await listener.execute(f"LISTEN {queue_sql.PENDING_CHANNEL}")
+    worker = uuid.uuid4()
+    pickups: list[float] = []
+    notifies = listener.notifies()
+
+    async def claimer() -> None:
+        async for _ in notifies:
+            jobs = await queue.claim(worker, 10)
+            now = time.perf_counter()
+            for claimed in jobs:
+                pickups.append(now - started[claimed.id])
+                await queue.complete(
+                    [JobOutcome(lease=Lease(claimed.id, claimed.lease_token), metrics={}, equity_curve=[], trades=[])]
+                )
+            if len(pickups) >= samples:
+                return
+
+    started: dict[uuid.UUID, float] = {}
+    task = asyncio.create_task(claimer())
+    for _ in range(samples):
+        job_id = uuid.uuid4()
+        started[job_id] = time.perf_counter()
+        await queue.enqueue(user, [job], job_ids=[job_id])
+        await asyncio.sleep(0.01)
+    await asyncio.wait_for(task, timeout=30)
+    await listener.close()
+    await pool.close()
+    return pickups
+
+
+async def _bulk_enqueue(url: str, jobs: int) -> float:
+    pool = await open_pool(url, max_size=2)
+    queue = JobQueue(pool)
+    user = await create_user(pool, "bulk")
+    dataset = await insert_dataset(pool, user, "bench", synthetic_ohlcv(200, seed=3))
+    config = decode_backtest_config({"dataset_id": str(dataset.id), "strategy": STRATEGY_A_EXAMPLE})
+    job = QueuedJob(config=config, config_hash=config_content_hash(config.strategy, dataset.content_hash))
+    await queue.enqueue(user, [job] * 100)  # warm up the connection and statement
+    t0 = time.perf_counter()
+    await queue.enqueue(user, [job] * jobs)
+    elapsed = time.perf_counter() - t0
+    await pool.close()
+    return elapsed
+
+
+@contextmanager
+def _server(database_url: str | None) -> Iterator[tuple[str, str]]:
+    if database_url:
+        from backtest_shared.db.urls import psycopg_url
+
+        admin = psycopg_url(database_url)
+        template = create_migrated_template(admin)
+        try:
+            yield admin, template
+        finally:
+            drop_database(admin, template)
+        return
+    with postgres_server_url() as admin:
+        template = create_migrated_template(admin)
+        yield admin, template
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--database-url", help="server to use (default: an embedded PostgreSQL)")
+    parser.add_argument("--jobs", type=int, default=50_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--batches", default="1,10,100")
+    parser.add_argument("--processes", default="1,2")
+    parser.add_argument("--latency-samples", type=int, default=300)
+    args = parser.parse_args(argv)
+
+    with _server(args.database_url) as (admin, template):
+        with psycopg.connect(admin) as conn:
+            version = conn.execute("SHOW server_version").fetchone()
+        print(f"PostgreSQL {version[0] if version else '?'}; {args.jobs} no-op jobs per run; {args.runs} runs")
+        print(f"{'batch':>5} {'procs':>5} {'min jobs/s':>11} {'median':>9} {'max':>9} {'db ms/job':>10}")
+        for processes in (int(p) for p in args.processes.split(",")):
+            for batch in (int(b) for b in args.batches.split(",")):
+                rates, db_ms = [], []
+                for _ in range(args.runs):
+                    rate, per_job = run_throughput(admin, template, args.jobs, batch, processes)
+                    rates.append(rate)
+                    db_ms.append(per_job)
+                print(
+                    f"{batch:>5} {processes:>5} {min(rates):>11,.0f} {statistics.median(rates):>9,.0f} "
+                    f"{max(rates):>9,.0f} {statistics.median(db_ms):>10.3f}",
+                    flush=True,
+                )
+        with fresh_database(admin, template) as url:
+            pickups = sorted(asyncio.run(_latency(url, args.latency_samples)))
+        p50 = pickups[len(pickups) // 2] * 1000
+        p99 = pickups[min(len(pickups) - 1, int(len(pickups) * 0.99))] * 1000
+        print(f"idle pickup latency (NOTIFY): p50 {p50:.2f} ms, p99 {p99:.2f} ms over {len(pickups)} jobs")
+        with fresh_database(admin, template) as url:
+            bulk = asyncio.run(_bulk_enqueue(url, 10_000))
+        print(f"bulk enqueue of 10,000 jobs: {bulk * 1000:.0f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
+
+__all__: list[Any] = []
