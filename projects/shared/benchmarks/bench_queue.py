@@ -6,9 +6,11 @@ PostgreSQL) or with ``-- --database-url postgresql://postgres@127.0.0.1:5432/pos
 Throughput: a queue pre-filled with no-op jobs (default 50,000, from 100 users)
 is drained by 1 or 2 processes claiming batches of 1, 10 or 100 jobs and
 completing each batch in one fenced statement; fairness, leases and fencing are
-all on. Each case runs 3 times on a fresh database; jobs/s is reported as
-min/median/max. "db ms/job" is the time spent waiting on the claim and complete
-statements (client-observed round trips on loopback) divided by jobs.
+all on. Mode "combined" completes a batch and claims the next in one statement
+(``complete_and_claim``, what a busy worker does); "separate" uses two. Each
+case runs 3 times on a fresh database; jobs/s is reported as min/median/max.
+"db ms/job" is the time spent waiting on the claim and complete statements
+(client-observed round trips on loopback) divided by jobs.
 
 Latency: with the queue idle, a claimer waits on LISTEN; a producer enqueues one
 job at a time; pickup = claim returned minus enqueue started (p50/p99).
@@ -62,7 +64,7 @@ async def _seed(url: str, total_jobs: int, users: int) -> None:
     await pool.close()
 
 
-async def _drain(url: str, batch: int, start_at: float) -> tuple[int, float, float, float]:
+async def _drain(url: str, batch: int, start_at: float, separate_calls: bool) -> tuple[int, float, float, float]:
     """Claim and complete until empty; returns (jobs, first claim, last completion, db seconds)."""
     pool = await open_pool(url, min_size=1, max_size=1)
     queue = JobQueue(pool)
@@ -72,32 +74,36 @@ async def _drain(url: str, batch: int, start_at: float) -> tuple[int, float, flo
     while time.time() < start_at:
         await asyncio.sleep(0.001)
     first = time.perf_counter()
-    while True:
+    t0 = time.perf_counter()
+    jobs = await queue.claim(worker, batch)
+    db_seconds += time.perf_counter() - t0
+    while jobs:
+        outcomes = [JobOutcome(lease=Lease(j.id, j.lease_token), metrics={}, equity_curve=[], trades=[]) for j in jobs]
         t0 = time.perf_counter()
-        jobs = await queue.claim(worker, batch)
-        if not jobs:
-            db_seconds += time.perf_counter() - t0
-            break
-        await queue.complete(
-            [JobOutcome(lease=Lease(j.id, j.lease_token), metrics={}, equity_curve=[], trades=[]) for j in jobs]
-        )
+        if separate_calls:
+            finished = await queue.complete(outcomes)
+            jobs = await queue.claim(worker, batch)
+        else:
+            finished, jobs = await queue.complete_and_claim(outcomes, worker, batch)
         db_seconds += time.perf_counter() - t0
-        done += len(jobs)
+        done += len(finished)
     last = time.perf_counter()
     await pool.close()
     return done, first, last, db_seconds
 
 
-def _drain_process(url: str, batch: int, start_at: float) -> tuple[int, float, float, float]:
-    return asyncio.run(_drain(url, batch, start_at))
+def _drain_process(url: str, batch: int, start_at: float, separate_calls: bool) -> tuple[int, float, float, float]:
+    return asyncio.run(_drain(url, batch, start_at, separate_calls))
 
 
-def run_throughput(admin_url: str, template: str, jobs: int, batch: int, processes: int) -> tuple[float, float]:
+def run_throughput(
+    admin_url: str, template: str, jobs: int, batch: int, processes: int, separate_calls: bool
+) -> tuple[float, float]:
     with fresh_database(admin_url, template) as url:
         asyncio.run(_seed(url, jobs, users=100))
         start_at = time.time() + 1.0
         with multiprocessing.get_context("spawn").Pool(processes) as pool:
-            results = pool.starmap(_drain_process, [(url, batch, start_at)] * processes)
+            results = pool.starmap(_drain_process, [(url, batch, start_at, separate_calls)] * processes)
     total = sum(r[0] for r in results)
     assert total == jobs, f"drained {total} of {jobs}"
     elapsed = max(r[2] for r in results) - min(r[1] for r in results)
@@ -183,25 +189,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", default="1,10,100")
     parser.add_argument("--processes", default="1,2")
     parser.add_argument("--latency-samples", type=int, default=300)
+    parser.add_argument(
+        "--modes",
+        default="combined,separate",
+        help="combined: complete_and_claim (one round trip per batch); separate: complete, then claim",
+    )
     args = parser.parse_args(argv)
 
     with _server(args.database_url) as (admin, template):
         with psycopg.connect(admin) as conn:
             version = conn.execute("SHOW server_version").fetchone()
         print(f"PostgreSQL {version[0] if version else '?'}; {args.jobs} no-op jobs per run; {args.runs} runs")
-        print(f"{'batch':>5} {'procs':>5} {'min jobs/s':>11} {'median':>9} {'max':>9} {'db ms/job':>10}")
-        for processes in (int(p) for p in args.processes.split(",")):
-            for batch in (int(b) for b in args.batches.split(",")):
-                rates, db_ms = [], []
-                for _ in range(args.runs):
-                    rate, per_job = run_throughput(admin, template, args.jobs, batch, processes)
-                    rates.append(rate)
-                    db_ms.append(per_job)
-                print(
-                    f"{batch:>5} {processes:>5} {min(rates):>11,.0f} {statistics.median(rates):>9,.0f} "
-                    f"{max(rates):>9,.0f} {statistics.median(db_ms):>10.3f}",
-                    flush=True,
-                )
+        header = f"{'mode':>9} {'batch':>5} {'procs':>5} {'min jobs/s':>11} {'median':>9} {'max':>9} {'db ms/job':>10}"
+        print(header)
+        for mode in args.modes.split(","):
+            for processes in (int(p) for p in args.processes.split(",")):
+                for batch in (int(b) for b in args.batches.split(",")):
+                    rates, db_ms = [], []
+                    for _ in range(args.runs):
+                        rate, per_job = run_throughput(
+                            admin, template, args.jobs, batch, processes, separate_calls=mode == "separate"
+                        )
+                        rates.append(rate)
+                        db_ms.append(per_job)
+                    print(
+                        f"{mode:>9} {batch:>5} {processes:>5} {min(rates):>11,.0f} {statistics.median(rates):>9,.0f} "
+                        f"{max(rates):>9,.0f} {statistics.median(db_ms):>10.3f}",
+                        flush=True,
+                    )
         with fresh_database(admin, template) as url:
             pickups = sorted(asyncio.run(_latency(url, args.latency_samples)))
         p50 = pickups[len(pickups) // 2] * 1000

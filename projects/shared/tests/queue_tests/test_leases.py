@@ -143,3 +143,31 @@ async def test_progress_is_recorded_for_the_lease_holder(queue: JobQueue, pool) 
 
     assert await queue.report_progress([(Lease(job.id, job.lease_token), 0.5)]) == {job_id}
     assert (await queue.get(job_id)).progress == 0.5  # type: ignore[union-attr]
+
+
+async def test_complete_and_claim_finishes_held_jobs_and_claims_the_next_in_one_call(queue: JobQueue, pool) -> None:
+    user = await seed_user(pool)
+    dataset = await seed_dataset(pool, user)
+    ids = await queue.enqueue(user, [job_for(dataset)] * 5)
+    worker = uuid.uuid4()
+    first = await queue.claim(worker, 2)
+
+    finished, claimed = await queue.complete_and_claim([outcome(job) for job in first], worker, 3)
+
+    assert finished == {job.id: "succeeded" for job in first}
+    assert {job.id for job in claimed} == set(ids) - {job.id for job in first}
+    assert [await queue.get_result(job.id) is not None for job in first] == [True, True]
+    assert await queue.counts_by_status() == {"succeeded": 2, "running": 3}
+
+
+async def test_complete_and_claim_is_fenced_like_complete(queue: JobQueue, pool) -> None:
+    job_id = await enqueue_one(queue, pool)
+    [stale] = await queue.claim(uuid.uuid4(), 1)
+    await asyncio.sleep(0.4)
+    await queue.reap_expired()
+
+    finished, claimed = await queue.complete_and_claim([outcome(stale)], uuid.uuid4(), 1)
+
+    assert finished == {}
+    assert claimed == []  # the job is back in the queue but waiting out its retry backoff
+    assert await queue.get_result(job_id) is None

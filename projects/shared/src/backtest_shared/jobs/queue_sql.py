@@ -18,6 +18,11 @@ Leases and fencing
     has returned the job to the queue, or another worker holds it, a late
     write of the old worker changes nothing.
 
+Parameters
+    JSON documents travel as binary text arrays (``%(name)b``): the text array
+    format would escape every quote of every document, which costs more than
+    the statement itself for a 10,000-job bundle.
+
 Notifications
     ``backtest_jobs_pending`` (no payload) fires when jobs become claimable;
     ``backtest_jobs_cancel`` (payload: job id) when a running job is asked to
@@ -65,7 +70,7 @@ WITH head AS (
     SELECT n.id, %(owner_id)s, %(bundle_id)s, n.dataset_id, %(priority)s,
            greatest(head.key, tail.key) + n.ord - 1, n.config, n.config_hash,
            %(max_attempts)s, %(timeout_seconds)s
-      FROM unnest(%(ids)s::uuid[], %(dataset_ids)s::uuid[], %(configs)s::jsonb[],
+      FROM unnest(%(ids)s::uuid[], %(dataset_ids)s::uuid[], %(configs)b::jsonb[],
                   %(config_hashes)s::text[])
            WITH ORDINALITY AS n(id, dataset_id, config, config_hash, ord),
            head, tail, allowed
@@ -76,8 +81,9 @@ SELECT count(*) AS inserted, pg_notify('backtest_jobs_pending', '')
   FROM inserted
 """
 
-CLAIM: Final = """
-WITH candidates AS (
+# Claiming, as CTEs shared by CLAIM and COMPLETE_AND_CLAIM; ``claimed`` holds the result.
+_CLAIM_CTES: Final = """
+candidates AS (
     SELECT j.id, j.owner_id, j.priority, j.fair_key
       FROM backtest_jobs j
      WHERE j.status = 'pending' AND j.run_after <= now()
@@ -100,21 +106,28 @@ WITH candidates AS (
      WHERE cap IS NULL OR running + nth <= cap
      ORDER BY priority DESC, fair_key
      LIMIT %(limit)s
+), claimed AS (
+    UPDATE backtest_jobs j
+       SET status = 'running',
+           worker_id = %(worker_id)s,
+           lease_token = nextval('backtest_jobs_lease_token_seq'),
+           attempts = j.attempts + 1,
+           lease_expires_at = now() + %(lease_seconds)s * interval '1 second',
+           heartbeat_at = now(),
+           started_at = now(),
+           progress = 0
+      FROM chosen
+     WHERE j.id = chosen.id
+    RETURNING j.id, j.lease_token, j.attempts, j.max_attempts, j.owner_id, j.bundle_id,
+              j.dataset_id, j.config, j.timeout_seconds
+)"""
+
+_CLAIMED_COLUMNS: Final = (
+    "c.id, c.lease_token, c.attempts, c.max_attempts, c.owner_id, c.bundle_id, c.dataset_id, c.config, "
+    "c.timeout_seconds"
 )
-UPDATE backtest_jobs j
-   SET status = 'running',
-       worker_id = %(worker_id)s,
-       lease_token = nextval('backtest_jobs_lease_token_seq'),
-       attempts = j.attempts + 1,
-       lease_expires_at = now() + %(lease_seconds)s * interval '1 second',
-       heartbeat_at = now(),
-       started_at = now(),
-       progress = 0
-  FROM chosen
- WHERE j.id = chosen.id
-RETURNING j.id, j.lease_token, j.attempts, j.max_attempts, j.owner_id, j.bundle_id,
-          j.dataset_id, j.config, j.timeout_seconds
-"""
+
+CLAIM: Final = f"WITH {_CLAIM_CTES}\nSELECT {_CLAIMED_COLUMNS} FROM claimed c"
 
 HEARTBEAT: Final = """
 WITH worker AS (
@@ -137,8 +150,9 @@ UPDATE backtest_jobs j
 RETURNING j.id
 """
 
-COMPLETE: Final = """
-WITH finished AS (
+# Finishing, as CTEs shared by COMPLETE and COMPLETE_AND_CLAIM; ``finished`` holds the result.
+_COMPLETE_CTES: Final = """
+finished AS (
     UPDATE backtest_jobs j
        SET status = CASE WHEN j.cancel_requested THEN 'cancelled' ELSE 'succeeded' END,
            progress = CASE WHEN j.cancel_requested THEN j.progress ELSE 1 END,
@@ -151,13 +165,28 @@ WITH finished AS (
 ), stored AS (
     INSERT INTO job_results (job_id, metrics, equity_curve, trades)
     SELECT r.id, r.metrics, r.equity_curve, r.trades
-      FROM unnest(%(ids)s::uuid[], %(metrics)s::jsonb[], %(equity_curves)s::jsonb[],
-                  %(trades)s::jsonb[]) AS r(id, metrics, equity_curve, trades)
+      FROM unnest(%(ids)s::uuid[], %(metrics)b::jsonb[], %(equity_curves)b::jsonb[],
+                  %(trades)b::jsonb[]) AS r(id, metrics, equity_curve, trades)
       JOIN finished f ON f.id = r.id AND f.status = 'succeeded'
-)
-SELECT f.id, f.status,
-       pg_notify('backtest_jobs_finished', f.id::text || ' ' || coalesce(f.bundle_id::text, ''))
-  FROM finished f
+), notified AS (
+    SELECT count(pg_notify('backtest_jobs_finished', f.id::text || ' ' || coalesce(f.bundle_id::text, '')))
+      FROM finished f
+)"""
+
+COMPLETE: Final = f"WITH {_COMPLETE_CTES}\nSELECT f.id, f.status FROM finished f, notified"
+
+#: A worker's usual step in one round trip: finish these jobs, claim the next
+#: ones. Rows are ('finished', id, status, NULL...) then ('claimed', id, NULL,
+#: lease_token, ...). Both halves see the same snapshot and touch disjoint rows.
+COMPLETE_AND_CLAIM: Final = f"""
+WITH {_COMPLETE_CTES}, {_CLAIM_CTES}
+SELECT 'finished' AS kind, f.id, f.status, NULL::bigint, NULL::int, NULL::int, NULL::uuid, NULL::uuid,
+       NULL::uuid, NULL::jsonb, NULL::int
+  FROM finished f, notified
+UNION ALL
+SELECT 'claimed', c.id, NULL, c.lease_token, c.attempts, c.max_attempts, c.owner_id, c.bundle_id,
+       c.dataset_id, c.config, c.timeout_seconds
+  FROM claimed c
 """
 
 FAIL: Final = f"""
@@ -305,3 +334,80 @@ SELECT w.id, w.name, w.host, w.pid, w.version, w.slots, w.started_at, w.heartbea
 """
 
 TRY_REAPER_LOCK: Final = "SELECT pg_try_advisory_lock(%(key)s)"
+
+# -- API: enqueue with identical-result reuse, bundles ---------------------------
+
+#: Like ENQUEUE, but each job whose ``config_hash`` matches a succeeded job (when
+#: ``reuse`` is true) is inserted already 'succeeded', with ``reused_from`` set and
+#: the earlier result copied; only the others are queued (and count towards
+#: ``max_pending``). All or nothing: when the limit would be exceeded, nothing
+#: is written and ``ok`` is false.
+ENQUEUE_REUSING: Final = """
+WITH source AS (
+    SELECT DISTINCT ON (s.config_hash) s.config_hash, s.id
+      FROM backtest_jobs s
+     WHERE %(reuse)s AND s.status = 'succeeded'
+       AND s.config_hash = ANY(%(config_hashes)s::text[])
+     ORDER BY s.config_hash, s.finished_at DESC
+), n AS (
+    SELECT u.id, u.dataset_id, u.config, u.config_hash, u.ord, source.id AS source_id
+      FROM unnest(%(ids)s::uuid[], %(dataset_ids)s::uuid[], %(configs)b::jsonb[],
+                  %(config_hashes)s::text[])
+           WITH ORDINALITY AS u(id, dataset_id, config, config_hash, ord)
+      LEFT JOIN source ON source.config_hash = u.config_hash
+), fresh AS (
+    SELECT n.*, row_number() OVER (ORDER BY n.ord) AS seq FROM n WHERE n.source_id IS NULL
+), head AS (
+    SELECT coalesce(
+        (SELECT fair_key FROM backtest_jobs
+          WHERE status = 'pending'
+          ORDER BY priority DESC, fair_key
+          LIMIT 1),
+        0) AS key
+), tail AS (
+    SELECT coalesce(max(fair_key) + 1, 0) AS key
+      FROM backtest_jobs
+     WHERE status = 'pending' AND owner_id = %(owner_id)s
+), allowed AS (
+    SELECT %(max_pending)s::int IS NULL
+        OR (SELECT count(*) FROM fresh) = 0
+        OR (SELECT count(*) FROM backtest_jobs
+             WHERE status = 'pending' AND owner_id = %(owner_id)s)
+           + (SELECT count(*) FROM fresh) <= %(max_pending)s::int AS ok
+), queued AS (
+    INSERT INTO backtest_jobs
+        (id, owner_id, bundle_id, dataset_id, priority, fair_key, config, config_hash,
+         max_attempts, timeout_seconds)
+    SELECT f.id, %(owner_id)s, %(bundle_id)s, f.dataset_id, %(priority)s,
+           greatest(head.key, tail.key) + f.seq - 1, f.config, f.config_hash,
+           %(max_attempts)s, %(timeout_seconds)s
+      FROM fresh f, head, tail, allowed
+     WHERE allowed.ok
+    RETURNING id
+), reused AS (
+    INSERT INTO backtest_jobs
+        (id, owner_id, bundle_id, dataset_id, priority, fair_key, config, config_hash,
+         max_attempts, timeout_seconds, status, progress, reused_from, started_at, finished_at)
+    SELECT n.id, %(owner_id)s, %(bundle_id)s, n.dataset_id, %(priority)s, 0, n.config, n.config_hash,
+           %(max_attempts)s, %(timeout_seconds)s, 'succeeded', 1, n.source_id, now(), now()
+      FROM n, allowed
+     WHERE n.source_id IS NOT NULL AND allowed.ok
+    RETURNING id, reused_from
+), copied AS (
+    INSERT INTO job_results (job_id, metrics, equity_curve, trades)
+    SELECT r.id, jr.metrics, jr.equity_curve, jr.trades
+      FROM reused r
+      JOIN job_results jr ON jr.job_id = r.reused_from
+)
+SELECT a.ok,
+       (SELECT count(*) FROM queued) AS queued,
+       ARRAY(SELECT r.id FROM reused r ORDER BY r.id) AS reused_ids,
+       ARRAY(SELECT r.reused_from FROM reused r ORDER BY r.id) AS reused_sources,
+       CASE WHEN EXISTS (SELECT 1 FROM queued) THEN pg_notify('backtest_jobs_pending', '') END
+  FROM allowed a
+"""
+
+INSERT_BUNDLE: Final = """
+INSERT INTO bundles (id, owner_id, name, rank_by, total_jobs, request)
+VALUES (%(id)s, %(owner_id)s, %(name)s, %(rank_by)s, %(total_jobs)s, %(request)s::jsonb)
+"""

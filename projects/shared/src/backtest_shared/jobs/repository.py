@@ -64,6 +64,30 @@ def _check_job_options(priority: int, max_attempts: int, timeout_seconds: int) -
         raise JobConfigError("timeout_seconds", f"must be between 1 and {MAX_TIMEOUT_SECONDS}")
 
 
+def _claimed_job(row: Sequence[Any]) -> ClaimedJob:
+    return ClaimedJob(
+        id=row[0],
+        lease_token=row[1],
+        attempt=row[2],
+        max_attempts=row[3],
+        owner_id=row[4],
+        bundle_id=row[5],
+        dataset_id=row[6],
+        config=row[7],
+        timeout_seconds=row[8],
+    )
+
+
+def _outcome_params(outcomes: Sequence[JobOutcome]) -> dict[str, Any]:
+    return {
+        "ids": [o.lease.job_id for o in outcomes],
+        "tokens": [o.lease.token for o in outcomes],
+        "metrics": [_json(o.metrics) for o in outcomes],
+        "equity_curves": [_json(o.equity_curve) for o in outcomes],
+        "trades": [_json(o.trades) for o in outcomes],
+    }
+
+
 class JobQueue:
     """Enqueue, claim, heartbeat, finish, release, cancel and reap backtest jobs."""
 
@@ -145,20 +169,24 @@ class JobQueue:
             queue_sql.CLAIM,
             {"worker_id": worker_id, "limit": limit, "lease_seconds": self.settings.lease_seconds},
         )
-        return [
-            ClaimedJob(
-                id=row[0],
-                lease_token=row[1],
-                attempt=row[2],
-                max_attempts=row[3],
-                owner_id=row[4],
-                bundle_id=row[5],
-                dataset_id=row[6],
-                config=row[7],
-                timeout_seconds=row[8],
-            )
-            for row in rows
-        ]
+        return [_claimed_job(row) for row in rows]
+
+    async def complete_and_claim(
+        self, outcomes: Sequence[JobOutcome], worker_id: uuid.UUID, limit: int
+    ) -> tuple[dict[uuid.UUID, str], list[ClaimedJob]]:
+        """Finish jobs (as ``complete``) and claim up to ``limit`` more in one round trip."""
+        rows = await self._fetchall(
+            queue_sql.COMPLETE_AND_CLAIM,
+            {
+                **_outcome_params(outcomes),
+                "worker_id": worker_id,
+                "limit": max(limit, 0),
+                "lease_seconds": self.settings.lease_seconds,
+            },
+        )
+        finished = {row[1]: row[2] for row in rows if row[0] == "finished"}
+        claimed = [_claimed_job((row[1], *row[3:])) for row in rows if row[0] == "claimed"]
+        return finished, claimed
 
     async def heartbeat(self, worker_id: uuid.UUID, leases: Iterable[Lease]) -> HeartbeatReply:
         """Extend all leases of a worker in one statement; report lost and cancelled jobs."""
@@ -199,16 +227,7 @@ class JobQueue:
         """
         if not outcomes:
             return {}
-        rows = await self._fetchall(
-            queue_sql.COMPLETE,
-            {
-                "ids": [o.lease.job_id for o in outcomes],
-                "tokens": [o.lease.token for o in outcomes],
-                "metrics": [_json(o.metrics) for o in outcomes],
-                "equity_curves": [_json(o.equity_curve) for o in outcomes],
-                "trades": [_json(o.trades) for o in outcomes],
-            },
-        )
+        rows = await self._fetchall(queue_sql.COMPLETE, _outcome_params(outcomes))
         return {row[0]: row[1] for row in rows}
 
     async def fail(self, lease: Lease, error: str, *, retry: bool) -> str | None:
@@ -268,3 +287,145 @@ class JobQueue:
         for status, _priority, jobs in rows:
             counts[status] = counts.get(status, 0) + jobs
         return counts
+
+    # -- API: reuse of identical results, bundles ------------------------
+
+    def _reusing_params(
+        self,
+        owner_id: uuid.UUID,
+        jobs: Sequence[QueuedJob],
+        ids: Sequence[uuid.UUID],
+        *,
+        bundle_id: uuid.UUID | None,
+        priority: int,
+        max_attempts: int,
+        timeout_seconds: int,
+        max_pending: int | None,
+        reuse: bool,
+    ) -> dict[str, Any]:
+        _check_job_options(priority, max_attempts, timeout_seconds)
+        if len(ids) != len(jobs):
+            raise ValueError("job_ids must match jobs one to one")
+        return {
+            "owner_id": owner_id,
+            "bundle_id": bundle_id,
+            "priority": priority,
+            "max_attempts": max_attempts,
+            "timeout_seconds": timeout_seconds,
+            "max_pending": max_pending,
+            "reuse": reuse,
+            "ids": list(ids),
+            "dataset_ids": [job.config.dataset_id for job in jobs],
+            "configs": [_json(job.config.to_json_dict()) for job in jobs],
+            "config_hashes": [job.config_hash for job in jobs],
+        }
+
+    @staticmethod
+    def _reused(row: tuple[Any, ...], max_pending: int | None) -> dict[uuid.UUID, uuid.UUID]:
+        if not row[0]:
+            assert max_pending is not None
+            raise PendingLimitExceededError(max_pending)
+        return dict(zip(row[2], row[3], strict=True))
+
+    async def enqueue_reusing(
+        self,
+        owner_id: uuid.UUID,
+        jobs: Sequence[QueuedJob],
+        *,
+        job_ids: Sequence[uuid.UUID] | None = None,
+        bundle_id: uuid.UUID | None = None,
+        priority: int = 0,
+        max_attempts: int = 3,
+        timeout_seconds: int = 3600,
+        max_pending: int | None = None,
+        reuse: bool = True,
+    ) -> tuple[list[uuid.UUID], dict[uuid.UUID, uuid.UUID]]:
+        """Enqueue jobs in one statement, answering those with an identical finished
+        result at once (when ``reuse``). Returns all ids and reused id -> source id.
+
+        Raises ``PendingLimitExceededError`` (nothing written) when the jobs that
+        need a run would exceed ``max_pending``.
+        """
+        if not jobs:
+            return [], {}
+        ids = list(job_ids) if job_ids is not None else [uuid.uuid4() for _ in jobs]
+        params = self._reusing_params(
+            owner_id,
+            jobs,
+            ids,
+            bundle_id=bundle_id,
+            priority=priority,
+            max_attempts=max_attempts,
+            timeout_seconds=timeout_seconds,
+            max_pending=max_pending,
+            reuse=reuse,
+        )
+        rows = await self._fetchall(queue_sql.ENQUEUE_REUSING, params)
+        return ids, self._reused(rows[0], max_pending)
+
+    async def create_bundle(
+        self,
+        owner_id: uuid.UUID,
+        bundle_id: uuid.UUID,
+        jobs: Sequence[QueuedJob],
+        *,
+        name: str | None,
+        rank_by: str,
+        request: dict[str, Any],
+        priority: int = 0,
+        max_attempts: int = 3,
+        timeout_seconds: int = 3600,
+        max_pending: int | None = None,
+        reuse: bool = True,
+    ) -> tuple[list[uuid.UUID], dict[uuid.UUID, uuid.UUID]]:
+        """Create a bundle row and all its jobs in one transaction (all or nothing)."""
+        ids = [uuid.uuid4() for _ in jobs]
+        params = self._reusing_params(
+            owner_id,
+            jobs,
+            ids,
+            bundle_id=bundle_id,
+            priority=priority,
+            max_attempts=max_attempts,
+            timeout_seconds=timeout_seconds,
+            max_pending=max_pending,
+            reuse=reuse,
+        )
+        bundle = {
+            "id": bundle_id,
+            "owner_id": owner_id,
+            "name": name,
+            "rank_by": rank_by,
+            "total_jobs": len(jobs),
+            "request": _json(request),
+        }
+        async with self._pool.connection() as conn, conn.transaction():
+            await conn.execute(queue_sql.INSERT_BUNDLE, bundle)
+            cur = await conn.execute(queue_sql.ENQUEUE_REUSING, params)
+            row = await cur.fetchone()
+            assert row is not None
+            reused = self._reused(row, max_pending)
+        return ids, reused
+
+    # -- compute worker: results already encoded -------------------------
+
+    async def complete_encoded(self, results: Sequence[tuple[Lease, str, str, str]]) -> dict[uuid.UUID, str]:
+        """``complete`` for results already encoded as JSON text: (lease, metrics, equity curve, trades).
+
+        The compute worker's backtest processes encode their results, so its I/O
+        process never decodes and re-encodes a large trade list. Same statement,
+        same fencing; returns id -> final status (missing: the lease was lost).
+        """
+        if not results:
+            return {}
+        rows = await self._fetchall(
+            queue_sql.COMPLETE,
+            {
+                "ids": [lease.job_id for lease, _, _, _ in results],
+                "tokens": [lease.token for lease, _, _, _ in results],
+                "metrics": [metrics for _, metrics, _, _ in results],
+                "equity_curves": [equity for _, _, equity, _ in results],
+                "trades": [trades for _, _, _, trades in results],
+            },
+        )
+        return {row[0]: row[1] for row in rows}
