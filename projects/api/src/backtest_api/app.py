@@ -1,0 +1,131 @@
+"""``create_app()``: assemble the Litestar application from settings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar import Router
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components
+from litestar.openapi.spec import SecurityScheme
+
+from backtest_api.accounts.controllers import AccountController
+from backtest_api.backtests.controllers import BacktestController
+from backtest_api.bundles.controllers import BundleController
+from backtest_api.core.auth import PUBLIC_PATHS
+from backtest_api.core.auth import ApiKeyAuthMiddleware
+from backtest_api.core.auth import Authenticator
+from backtest_api.core.dependencies import DEPENDENCIES
+from backtest_api.core.errors import EXCEPTION_HANDLERS
+from backtest_api.core.listener import FinishedListener
+from backtest_api.core.metrics import metrics_middleware
+from backtest_api.core.ratelimit import RateLimiter
+from backtest_api.core.state import Services
+from backtest_api.datasets.controllers import DatasetController
+from backtest_api.idempotency.middleware import idempotency_middleware
+from backtest_api.ops.controllers import HealthController
+from backtest_api.ops.controllers import MetricsController
+from backtest_api.ops.controllers import QueueController
+from backtest_api.settings import Settings
+from backtest_api.settings import get_settings
+from backtest_api.workers.controllers import WorkerController
+from backtest_migrations.runner import head_revision
+from backtest_shared.db.pool import open_pool
+from backtest_shared.jobs.repository import JobQueue
+
+API_DESCRIPTION = """Submit, watch and cancel backtests and parameter sweeps; upload market data.
+
+Authenticate with `Authorization: Bearer <API key>`. Every POST accepts an `Idempotency-Key`.
+Errors have one shape: `{"status", "code", "message", "field", "reason"}`."""
+
+
+def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        pool = await open_pool(
+            settings.database_url,
+            min_size=settings.pool_min_size,
+            max_size=settings.pool_max_size,
+            name="backtest-api",
+            application_name="backtest-api",
+        )
+        listener = FinishedListener(settings.database_url)
+        try:
+            await listener.start()
+            app.state.services = Services(
+                settings=settings,
+                pool=pool,
+                queue=JobQueue(pool),
+                authenticator=Authenticator(pool, settings.auth_cache_seconds),
+                rate_limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+                listener=listener,
+                head_revision=head_revision(),
+            )
+            app.state.pending_limit_retry_after = settings.pending_limit_retry_after
+            yield
+        finally:
+            await listener.stop()
+            await pool.close()
+
+    return lifespan
+
+
+def _openapi() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="Backtest platform API",
+        version="1.0.0",
+        description=API_DESCRIPTION,
+        path="/docs",
+        render_plugins=[SwaggerRenderPlugin(path="/"), ScalarRenderPlugin(path="/scalar")],
+        components=Components(
+            security_schemes={
+                "apiKey": SecurityScheme(type="http", scheme="bearer", description="An API key from the admin CLI"),
+            }
+        ),
+        security=[{"apiKey": []}],
+        use_handler_docstrings=False,
+    )
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+    datasets = Router(
+        path="/",
+        route_handlers=[DatasetController],
+        request_max_body_size=settings.max_dataset_bytes,
+    )
+    return Litestar(
+        route_handlers=[
+            BacktestController,
+            BundleController,
+            datasets,
+            AccountController,
+            WorkerController,
+            QueueController,
+            HealthController,
+            MetricsController,
+        ],
+        lifespan=[_lifespan(settings)],
+        dependencies=DEPENDENCIES,
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[
+            metrics_middleware,
+            DefineMiddleware(ApiKeyAuthMiddleware, exclude=PUBLIC_PATHS),
+            idempotency_middleware,
+        ],
+        openapi_config=_openapi(),
+        request_max_body_size=settings.max_body_bytes,
+        logging_config=None,
+    )
+
+
+def asgi_app() -> Litestar:
+    """The application factory uvicorn serves (``--factory backtest_api.app:asgi_app``)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return create_app()

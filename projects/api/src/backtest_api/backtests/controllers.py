@@ -1,0 +1,131 @@
+"""``/api/v1/backtests``: submit, read (with long-poll), list, cancel, trades as CSV, progress events."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated
+from typing import Literal
+
+from litestar import Controller
+from litestar import Response
+from litestar import get
+from litestar import post
+from litestar.params import Parameter
+from litestar.response import ServerSentEvent
+
+from backtest_api.backtests import services as backtests
+from backtest_api.backtests.repository import JobFilter
+from backtest_api.backtests.repository import list_jobs
+from backtest_api.backtests.schemas import Backtest
+from backtest_api.backtests.schemas import BacktestAccepted
+from backtest_api.backtests.schemas import BacktestCreate
+from backtest_api.backtests.schemas import BacktestPage
+from backtest_api.core.dependencies import CurrentUser
+from backtest_api.core.dependencies import ServicesDep
+
+Status = Literal["pending", "running", "succeeded", "failed", "cancelled"]
+WAIT_DESCRIPTION = (
+    "Long-poll: answer as soon as the backtest reaches a final state, or after this many seconds "
+    "(capped by the server's maximum, 60 s by default)"
+)
+Wait = Annotated[float, Parameter(query="wait", ge=0, le=3600, description=WAIT_DESCRIPTION, required=False)]
+
+
+class BacktestController(Controller):
+    path = "/api/v1/backtests"
+    tags = ["backtests"]
+
+    @post(
+        "/",
+        operation_id="submitBacktest",
+        summary="Submit a backtest",
+        description=(
+            "Queues one backtest and answers 202 with its id and a Location header. When an identical "
+            "finished backtest exists (same strategy, dataset content and engine version) and `reuse` is "
+            "true, the new backtest is answered at once: status `succeeded`, `reused_from` set."
+        ),
+        status_code=202,
+    )
+    async def submit(
+        self, services: ServicesDep, user: CurrentUser, data: BacktestCreate
+    ) -> Response[BacktestAccepted]:
+        accepted = await backtests.submit(services, user, data)
+        return Response(accepted, status_code=202, headers={"Location": f"{self.path}/{accepted.id}"})
+
+    @get(
+        "/",
+        operation_id="listBacktests",
+        summary="List your backtests",
+        description="Filters combine with AND; pages are keyset-paginated (pass `next_cursor` back as `cursor`).",
+    )
+    async def list_backtests(
+        self,
+        services: ServicesDep,
+        user: CurrentUser,
+        status: Annotated[list[Status] | None, Parameter(query="status", required=False)] = None,
+        bundle_id: Annotated[uuid.UUID | None, Parameter(query="bundle_id", required=False)] = None,
+        created_after: Annotated[dt.datetime | None, Parameter(query="created_after", required=False)] = None,
+        created_before: Annotated[dt.datetime | None, Parameter(query="created_before", required=False)] = None,
+        sort: Annotated[
+            Literal["created_at", "-created_at"],
+            Parameter(query="sort", description="created_at (oldest first) or -created_at", required=False),
+        ] = "-created_at",
+        limit: Annotated[int, Parameter(query="limit", ge=1, le=500, required=False)] = 50,
+        cursor: Annotated[str | None, Parameter(query="cursor", max_length=200, required=False)] = None,
+    ) -> BacktestPage:
+        filters = JobFilter(
+            owner_id=user.owner_filter(),
+            statuses=list(status) if status else None,
+            bundle_id=bundle_id,
+            created_after=created_after,
+            created_before=created_before,
+        )
+        items, next_cursor = await list_jobs(
+            services.pool, filters, descending=sort == "-created_at", cursor=cursor, limit=limit
+        )
+        return BacktestPage(items=items, next_cursor=next_cursor)
+
+    @get(
+        "/{backtest_id:uuid}",
+        operation_id="getBacktest",
+        summary="Get a backtest (status, progress, timestamps, error, result)",
+    )
+    async def get_backtest(
+        self, services: ServicesDep, user: CurrentUser, backtest_id: uuid.UUID, wait: Wait = 0.0
+    ) -> Backtest:
+        state = await backtests.wait_for_job(services, user, backtest_id, wait)
+        return await backtests.describe(services, state)
+
+    @get(
+        "/{backtest_id:uuid}/trades.csv",
+        operation_id="getBacktestTradesCsv",
+        summary="A succeeded backtest's trades as CSV",
+        media_type="text/csv",
+    )
+    async def trades_csv(self, services: ServicesDep, user: CurrentUser, backtest_id: uuid.UUID) -> Response[str]:
+        body = await backtests.trades_csv(services, user, backtest_id)
+        return Response(
+            body,
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="trades-{backtest_id}.csv"'},
+        )
+
+    @get(
+        "/{backtest_id:uuid}/events",
+        operation_id="streamBacktestEvents",
+        summary="Server-sent events of a backtest's progress until it is final",
+        media_type="text/event-stream",
+    )
+    async def events(self, services: ServicesDep, user: CurrentUser, backtest_id: uuid.UUID) -> ServerSentEvent:
+        await backtests.visible_job(services, user, backtest_id)
+        return ServerSentEvent(backtests.progress_events(services, user, backtest_id), event_type="progress")
+
+    @post(
+        "/{backtest_id:uuid}/cancel",
+        operation_id="cancelBacktest",
+        summary="Cancel a backtest (pending: at once; running: the worker is asked to stop)",
+        status_code=200,
+    )
+    async def cancel(self, services: ServicesDep, user: CurrentUser, backtest_id: uuid.UUID) -> Backtest:
+        return await backtests.cancel(services, user, backtest_id)

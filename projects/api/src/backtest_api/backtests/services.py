@@ -1,0 +1,146 @@
+"""Submitting, reading, waiting for and cancelling backtests."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+import psycopg
+
+from backtest_api.accounts.schemas import Principal
+from backtest_api.backtests.schemas import Backtest
+from backtest_api.backtests.schemas import BacktestAccepted
+from backtest_api.backtests.schemas import BacktestCreate
+from backtest_api.backtests.schemas import BacktestResult
+from backtest_api.backtests.schemas import ProgressEvent
+from backtest_api.core.errors import NotFoundError
+from backtest_api.core.state import Services
+from backtest_api.datasets import services as datasets
+from backtest_shared.db.models import FINAL_STATUSES
+from backtest_shared.engine import Trade
+from backtest_shared.jobs.config import config_content_hash
+from backtest_shared.jobs.config import decode_backtest_config
+from backtest_shared.jobs.models import JobState
+from backtest_shared.jobs.models import QueuedJob
+
+TRADE_COLUMNS = tuple(Trade.__struct_fields__)
+
+
+def max_pending(services: Services, user: Principal) -> int:
+    return user.max_pending_jobs if user.max_pending_jobs is not None else services.settings.max_pending_jobs
+
+
+async def queued_job(services: Services, user: Principal, dataset_id: uuid.UUID, strategy: Any) -> QueuedJob:
+    """Validate a config (400 naming the field) and resolve its dataset (404) into a job to enqueue."""
+    config = decode_backtest_config({"dataset_id": str(dataset_id), "strategy": strategy})
+    content_hash = await datasets.content_hash_for_job(services, user, dataset_id)
+    return QueuedJob(config=config, config_hash=config_content_hash(config.strategy, content_hash))
+
+
+async def submit(services: Services, user: Principal, request: BacktestCreate) -> BacktestAccepted:
+    job = await queued_job(services, user, request.dataset_id, request.strategy)
+    try:
+        ids, reused = await services.queue.enqueue_reusing(
+            user.id,
+            [job],
+            priority=request.priority,
+            max_attempts=request.max_attempts,
+            timeout_seconds=request.timeout_seconds,
+            max_pending=max_pending(services, user),
+            reuse=request.reuse,
+        )
+    except psycopg.errors.ForeignKeyViolation:  # the dataset was deleted meanwhile
+        services.dataset_cache.pop(request.dataset_id, None)
+        raise NotFoundError("dataset", request.dataset_id, field="dataset_id") from None
+    source = reused.get(ids[0])
+    return BacktestAccepted(id=ids[0], status="succeeded" if source else "pending", reused_from=source)
+
+
+async def visible_job(services: Services, user: Principal, job_id: uuid.UUID) -> JobState:
+    """The job if the caller may see it; another user's job is 'not found'."""
+    state = await services.queue.get(job_id)
+    if state is None or (state.owner_id != user.id and not user.is_admin):
+        raise NotFoundError("backtest", job_id)
+    return state
+
+
+async def wait_for_job(services: Services, user: Principal, job_id: uuid.UUID, wait: float) -> JobState:
+    """The job's state, once final or after ``wait`` seconds, whichever is first."""
+    if wait <= 0:
+        return await visible_job(services, user, job_id)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + min(wait, services.settings.max_wait_seconds)
+    with services.listener.subscribe(job_id) as finished:
+        state = await visible_job(services, user, job_id)
+        while state.status not in FINAL_STATUSES and (remaining := deadline - loop.time()) > 0:
+            await services.listener.wait(finished, remaining)
+            state = await visible_job(services, user, job_id)
+    return state
+
+
+async def describe(services: Services, state: JobState) -> Backtest:
+    result = None
+    if state.status == "succeeded":
+        stored = await services.queue.get_result(state.id)
+        if stored is not None:
+            result = BacktestResult(metrics=stored.metrics, equity_curve=stored.equity_curve, trades=stored.trades)
+    return Backtest(
+        id=state.id,
+        status=state.status,
+        progress=state.progress,
+        dataset_id=state.dataset_id,
+        bundle_id=state.bundle_id,
+        priority=state.priority,
+        attempts=state.attempts,
+        max_attempts=state.max_attempts,
+        cancel_requested=state.cancel_requested,
+        error=state.error,
+        reused_from=state.reused_from,
+        created_at=state.created_at,
+        started_at=state.started_at,
+        finished_at=state.finished_at,
+        config=state.config,
+        result=result,
+    )
+
+
+async def cancel(services: Services, user: Principal, job_id: uuid.UUID) -> Backtest:
+    await visible_job(services, user, job_id)
+    await services.queue.cancel([job_id], owner_id=user.owner_filter())
+    return await describe(services, await visible_job(services, user, job_id))
+
+
+async def trades_csv(services: Services, user: Principal, job_id: uuid.UUID) -> str:
+    state = await visible_job(services, user, job_id)
+    stored = await services.queue.get_result(job_id) if state.status == "succeeded" else None
+    if stored is None:
+        raise NotFoundError("result of backtest", job_id)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(TRADE_COLUMNS)
+    for trade in stored.trades:
+        if isinstance(trade, dict):
+            writer.writerow([trade.get(column) for column in TRADE_COLUMNS])
+        else:
+            writer.writerow(list(trade))
+    return out.getvalue()
+
+
+async def progress_events(services: Services, user: Principal, job_id: uuid.UUID) -> AsyncIterator[bytes]:
+    """JSON progress events until the job is final (the first is sent at once)."""
+    await visible_job(services, user, job_id)
+    last: tuple[str, float] | None = None
+    with services.listener.subscribe(job_id) as finished:
+        while True:
+            state = await visible_job(services, user, job_id)
+            if (state.status, state.progress) != last:
+                last = (state.status, state.progress)
+                yield msgspec.json.encode(ProgressEvent(id=job_id, status=state.status, progress=state.progress))
+            if state.status in FINAL_STATUSES:
+                return
+            await services.listener.wait(finished, services.settings.events_interval_seconds)

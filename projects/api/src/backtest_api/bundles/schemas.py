@@ -1,0 +1,85 @@
+"""Bundles (parameter sweeps) in and out."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated
+from typing import Any
+
+import msgspec
+
+from backtest_api.backtests.schemas import Attempts
+from backtest_api.backtests.schemas import Priority
+from backtest_api.backtests.schemas import Strategy
+from backtest_api.backtests.schemas import Timeout
+from backtest_shared.engine import RANKABLE_METRICS
+
+RANK_BY_DESCRIPTION = f"Metric to rank results by, one of: {', '.join(sorted(RANKABLE_METRICS))}"
+RankBy = Annotated[str, msgspec.Meta(description=RANK_BY_DESCRIPTION, examples=["sharpe"], max_length=64)]
+Grid = Annotated[
+    dict[str, list[Any]],
+    msgspec.Meta(
+        description="Dotted paths into the base strategy -> values; the cartesian product becomes the jobs",
+        examples=[{"indicators.fast.period": [5, 10, 20], "indicators.slow.period": [50, 100]}],
+    ),
+]
+
+
+class BundleCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A sweep on one dataset: ``base`` plus a ``grid``, or an explicit list of ``strategies``."""
+
+    dataset_id: uuid.UUID
+    base: Strategy | None = None
+    grid: Grid | None = None
+    strategies: list[Strategy] | None = None
+    name: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    rank_by: RankBy = "sharpe"
+    priority: Priority = 0
+    max_attempts: Attempts = 3
+    timeout_seconds: Timeout = 3600
+    reuse: bool = True
+
+
+class BundleAccepted(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    total_jobs: int
+    #: Jobs answered at once from identical finished results.
+    reused_jobs: int
+    status: str
+
+
+class RankedBacktest(msgspec.Struct, kw_only=True):
+    rank: int
+    backtest_id: uuid.UUID
+    #: The grid values of this backtest (a list bundle: the strategy's name).
+    parameters: dict[str, Any]
+    metrics: dict[str, Any]
+
+
+class Bundle(msgspec.Struct, kw_only=True):
+    """A bundle's counts per status, progress, and its best results so far."""
+
+    id: uuid.UUID
+    name: str | None
+    status: str
+    finished: bool
+    total_jobs: int
+    counts: dict[str, int]
+    progress: float
+    rank_by: str
+    created_at: dt.datetime
+    results: list[RankedBacktest]
+    best: RankedBacktest | None
+
+
+class BundleSummary(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    name: str | None
+    total_jobs: int
+    rank_by: str
+    created_at: dt.datetime
+
+
+class BundlePage(msgspec.Struct, kw_only=True):
+    items: list[BundleSummary]

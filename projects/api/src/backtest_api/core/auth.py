@@ -1,0 +1,55 @@
+"""Bearer API-key authentication, cached briefly in-process by key hash, and rate limiting."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.middleware import AbstractAuthenticationMiddleware
+from litestar.middleware import AuthenticationResult
+from psycopg_pool import AsyncConnectionPool
+
+from backtest_api.accounts.keys import hash_api_key
+from backtest_api.accounts.repository import find_principal
+from backtest_api.accounts.schemas import Principal
+from backtest_api.core.errors import UnauthorizedError
+
+#: Paths served without a key: health, metrics and the API documentation.
+PUBLIC_PATHS = ["^/health/", "^/metrics", "^/docs"]
+
+
+class Authenticator:
+    def __init__(self, pool: AsyncConnectionPool[Any], cache_seconds: float) -> None:
+        self._pool = pool
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[Principal, float]] = {}
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        if not authorization:
+            raise UnauthorizedError("missing 'Authorization: Bearer <API key>' header")
+        scheme, _, key = authorization.partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or not key:
+            raise UnauthorizedError("the Authorization header must be 'Bearer <API key>'")
+        key_hash = hash_api_key(key)
+        now = time.monotonic()
+        cached = self._cache.get(key_hash)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        principal = await find_principal(self._pool, key_hash)
+        if principal is None:
+            self._cache.pop(key_hash, None)
+            raise UnauthorizedError("unknown or revoked API key")
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[key_hash] = (principal, now + self._cache_seconds)
+        return principal
+
+
+class ApiKeyAuthMiddleware(AbstractAuthenticationMiddleware):
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+        services = connection.app.state.services
+        principal = await services.authenticator.authenticate(connection.headers.get("authorization"))
+        services.rate_limiter.check(principal.key_hash)
+        return AuthenticationResult(user=principal, auth=principal.key_hash)

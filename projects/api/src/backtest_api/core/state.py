@@ -1,0 +1,35 @@
+"""What one API process holds for its lifetime (created and closed by the lifespan)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+
+from litestar.datastructures import State
+from psycopg_pool import AsyncConnectionPool
+
+from backtest_api.core.auth import Authenticator
+from backtest_api.core.listener import FinishedListener
+from backtest_api.core.ratelimit import RateLimiter
+from backtest_api.settings import Settings
+from backtest_shared.jobs.repository import JobQueue
+
+
+@dataclass
+class Services:
+    settings: Settings
+    pool: AsyncConnectionPool[Any]
+    queue: JobQueue
+    authenticator: Authenticator
+    rate_limiter: RateLimiter
+    listener: FinishedListener
+    #: The schema revision this release expects (``/health/ready`` compares the database's).
+    head_revision: str | None = None
+    #: dataset id -> (owner id, content hash); datasets never change once stored.
+    dataset_cache: dict[Any, tuple[Any, str]] = field(default_factory=dict)
+
+
+def provide_services(state: State) -> Services:
+    services: Services = state.services
+    return services

@@ -1,0 +1,105 @@
+"""``/api/v1/datasets``: upload OHLCV (CSV or Parquet), list, read metadata, delete."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Annotated
+from typing import Literal
+
+from litestar import Controller
+from litestar import Request
+from litestar import Response
+from litestar import delete
+from litestar import get
+from litestar import post
+from litestar.datastructures import State
+from litestar.openapi.spec import OpenAPIFormat
+from litestar.openapi.spec import OpenAPIMediaType
+from litestar.openapi.spec import OpenAPIType
+from litestar.openapi.spec import Operation
+from litestar.openapi.spec import RequestBody
+from litestar.openapi.spec import Schema
+from litestar.params import Parameter
+
+from backtest_api.accounts.schemas import Principal
+from backtest_api.core.dependencies import CurrentUser
+from backtest_api.core.dependencies import ServicesDep
+from backtest_api.datasets import repository
+from backtest_api.datasets import services as datasets
+from backtest_api.datasets.schemas import Dataset
+from backtest_api.datasets.schemas import DatasetPage
+
+UPLOAD_DESCRIPTION = """Upload OHLCV bars as the raw request body: CSV (header row with `timestamp`,
+`open`, `high`, `low`, `close`, `volume`; timestamps ISO-8601 or epoch numbers) or Parquet
+(detected by its magic bytes, or say `?format=parquet`). The file is validated with the engine's
+rules; a bad file answers 400 naming the column and row (e.g. `data.high[17]: high 9.5 is below
+low 10.0`). Larger files than the configured limit answer 413."""
+
+
+@dataclass
+class UploadOperation(Operation):
+    """Documents the raw request body (a file, not JSON)."""
+
+    def __post_init__(self) -> None:
+        binary = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+        self.request_body = RequestBody(
+            required=True,
+            description="The CSV or Parquet file's bytes",
+            content={
+                "text/csv": OpenAPIMediaType(schema=binary),
+                "application/vnd.apache.parquet": OpenAPIMediaType(schema=binary),
+                "application/octet-stream": OpenAPIMediaType(schema=binary),
+            },
+        )
+
+
+class DatasetController(Controller):
+    path = "/api/v1/datasets"
+    tags = ["datasets"]
+
+    @post(
+        "/",
+        operation_id="uploadDataset",
+        summary="Upload a dataset",
+        description=UPLOAD_DESCRIPTION,
+        status_code=201,
+        operation_class=UploadOperation,
+    )
+    async def upload(
+        self,
+        request: Request[Principal, str, State],
+        services: ServicesDep,
+        user: CurrentUser,
+        body: bytes,
+        name: Annotated[str, Parameter(query="name", min_length=1, max_length=200, description="Display name")],
+        file_format: Annotated[
+            Literal["csv", "parquet"] | None,
+            Parameter(query="format", description="File format (default: detected)", required=False),
+        ] = None,
+    ) -> Response[Dataset]:
+        chosen = datasets.detect_format(body, file_format, request.headers.get("content-type"))
+        dataset = await datasets.upload(services, user, name, body, chosen)
+        return Response(dataset, status_code=201, headers={"Location": f"{self.path}/{dataset.id}"})
+
+    @get("/", operation_id="listDatasets", summary="List your datasets, newest first")
+    async def list_datasets(
+        self,
+        services: ServicesDep,
+        user: CurrentUser,
+        limit: Annotated[int, Parameter(query="limit", ge=1, le=1000, required=False)] = 100,
+    ) -> DatasetPage:
+        return DatasetPage(items=await repository.list_datasets(services.pool, user.owner_filter(), limit))
+
+    @get("/{dataset_id:uuid}", operation_id="getDataset", summary="Get a dataset's metadata")
+    async def get_dataset(self, services: ServicesDep, user: CurrentUser, dataset_id: uuid.UUID) -> Dataset:
+        return await datasets.get(services, user, dataset_id)
+
+    @delete(
+        "/{dataset_id:uuid}",
+        operation_id="deleteDataset",
+        summary="Delete a dataset no backtest uses (409 otherwise)",
+        status_code=204,
+    )
+    async def delete_dataset(self, services: ServicesDep, user: CurrentUser, dataset_id: uuid.UUID) -> None:
+        await datasets.delete(services, user, dataset_id)

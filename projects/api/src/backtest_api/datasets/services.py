@@ -1,0 +1,90 @@
+"""Uploading, reading and deleting datasets; resolving the dataset a job names."""
+
+from __future__ import annotations
+
+import uuid
+
+import anyio.to_thread
+
+from backtest_api.accounts.schemas import Principal
+from backtest_api.core.errors import ConflictError
+from backtest_api.core.errors import InvalidRequestError
+from backtest_api.core.errors import NotFoundError
+from backtest_api.core.state import Services
+from backtest_api.datasets import repository
+from backtest_api.datasets.schemas import Dataset
+from backtest_shared.datasets.store import insert_dataset
+from backtest_shared.engine import OHLCV
+from backtest_shared.engine import EngineValidationError
+from backtest_shared.engine import load_csv
+from backtest_shared.engine import load_parquet
+
+PARQUET_MAGIC = b"PAR1"
+FORMATS = ("csv", "parquet")
+
+
+def detect_format(body: bytes, declared: str | None, content_type: str | None) -> str:
+    if declared:
+        return declared
+    if body[:4] == PARQUET_MAGIC:
+        return "parquet"
+    if content_type and "parquet" in content_type:
+        return "parquet"
+    return "csv"
+
+
+def parse_ohlcv(body: bytes, file_format: str) -> OHLCV:
+    """Decode and validate an upload with the engine's rules (field ``data.<column>[<row>]`` on error)."""
+    if not body:
+        raise InvalidRequestError("data", "the file is empty")
+    loader = load_parquet if file_format == "parquet" else load_csv
+    try:
+        return loader(body)
+    except EngineValidationError:
+        raise
+    except Exception as exc:  # a file pandas/pyarrow cannot read at all
+        raise InvalidRequestError("data", f"not a readable {file_format.upper()} file: {exc}") from None
+
+
+async def upload(services: Services, user: Principal, name: str, body: bytes, file_format: str) -> Dataset:
+    data = await anyio.to_thread.run_sync(parse_ohlcv, body, file_format)
+    stored = await insert_dataset(services.pool, user.id, name, data)
+    services.dataset_cache[stored.id] = (stored.owner_id, stored.content_hash)
+    return Dataset(
+        id=stored.id,
+        name=stored.name,
+        content_hash=stored.content_hash,
+        n_bars=stored.n_bars,
+        first_timestamp=stored.first_timestamp,
+        last_timestamp=stored.last_timestamp,
+        size_bytes=stored.size_bytes,
+        created_at=stored.created_at,
+    )
+
+
+async def get(services: Services, user: Principal, dataset_id: uuid.UUID) -> Dataset:
+    dataset = await repository.get_dataset(services.pool, dataset_id, user.owner_filter())
+    if dataset is None:
+        raise NotFoundError("dataset", dataset_id)
+    return dataset
+
+
+async def delete(services: Services, user: Principal, dataset_id: uuid.UUID) -> None:
+    await get(services, user, dataset_id)
+    if not await repository.delete_dataset(services.pool, dataset_id, user.owner_filter()):
+        raise ConflictError(f"dataset {dataset_id} is used by backtests and cannot be deleted")
+    services.dataset_cache.pop(dataset_id, None)
+
+
+async def content_hash_for_job(services: Services, user: Principal, dataset_id: uuid.UUID) -> str:
+    """The content hash of a dataset the caller may run jobs on (their own; any, for admins)."""
+    identity = services.dataset_cache.get(dataset_id)
+    if identity is None:
+        found = await repository.dataset_identity(services.pool, dataset_id)
+        if found is None:
+            raise NotFoundError("dataset", dataset_id, field="dataset_id")
+        identity = services.dataset_cache[dataset_id] = found
+    owner_id, content_hash = identity
+    if owner_id != user.id and not user.is_admin:
+        raise NotFoundError("dataset", dataset_id, field="dataset_id")
+    return content_hash

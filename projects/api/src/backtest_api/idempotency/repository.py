@@ -1,0 +1,82 @@
+"""Idempotency records: reserve a key, store the first response, read it back."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import msgspec
+from psycopg_pool import AsyncConnectionPool
+
+#: status_code 0 marks a request still being processed. A reservation left by a
+#: crashed request is taken over after five minutes.
+RESERVE = """
+INSERT INTO idempotency_records (user_id, key, request_hash, status_code, response_body)
+VALUES (%(user_id)s, %(key)s, %(request_hash)s, 0, '')
+ON CONFLICT (user_id, key) DO UPDATE
+   SET request_hash = EXCLUDED.request_hash, created_at = now()
+ WHERE idempotency_records.status_code = 0
+   AND idempotency_records.created_at < now() - interval '5 minutes'
+RETURNING 1
+"""
+
+GET = """
+SELECT request_hash, status_code, response_body, headers FROM idempotency_records
+ WHERE user_id = %(user_id)s AND key = %(key)s
+"""
+
+COMPLETE = """
+UPDATE idempotency_records
+   SET status_code = %(status_code)s, response_body = %(body)s, headers = %(headers)s::jsonb
+ WHERE user_id = %(user_id)s AND key = %(key)s
+"""
+
+RELEASE = "DELETE FROM idempotency_records WHERE user_id = %(user_id)s AND key = %(key)s AND status_code = 0"
+
+
+class StoredResponse(msgspec.Struct, frozen=True):
+    request_hash: str
+    status_code: int
+    body: bytes
+    headers: dict[str, str]
+
+
+async def reserve(pool: AsyncConnectionPool[Any], user_id: uuid.UUID, key: str, request_hash: str) -> bool:
+    async with pool.connection() as conn:
+        cur = await conn.execute(RESERVE, {"user_id": user_id, "key": key, "request_hash": request_hash})
+        return await cur.fetchone() is not None
+
+
+async def get(pool: AsyncConnectionPool[Any], user_id: uuid.UUID, key: str) -> StoredResponse | None:
+    async with pool.connection() as conn:
+        cur = await conn.execute(GET, {"user_id": user_id, "key": key})
+        row = await cur.fetchone()
+    if row is None:
+        return None
+    return StoredResponse(request_hash=row[0], status_code=row[1], body=bytes(row[2]), headers=dict(row[3]))
+
+
+async def complete(
+    pool: AsyncConnectionPool[Any],
+    user_id: uuid.UUID,
+    key: str,
+    status_code: int,
+    body: bytes,
+    headers: dict[str, str],
+) -> None:
+    async with pool.connection() as conn:
+        await conn.execute(
+            COMPLETE,
+            {
+                "user_id": user_id,
+                "key": key,
+                "status_code": status_code,
+                "body": body,
+                "headers": msgspec.json.encode(headers).decode(),
+            },
+        )
+
+
+async def release(pool: AsyncConnectionPool[Any], user_id: uuid.UUID, key: str) -> None:
+    async with pool.connection() as conn:
+        await conn.execute(RELEASE, {"user_id": user_id, "key": key})

@@ -1,0 +1,19 @@
+"""``/api/v1/workers``: the compute workers of the last day and what they run."""
+
+from __future__ import annotations
+
+from litestar import Controller
+from litestar import get
+
+from backtest_api.core.dependencies import ServicesDep
+from backtest_api.workers.repository import list_workers
+from backtest_api.workers.schemas import WorkerList
+
+
+class WorkerController(Controller):
+    path = "/api/v1/workers"
+    tags = ["operations"]
+
+    @get("/", operation_id="listWorkers", summary="Compute workers (alive, dead or stopped in the last day)")
+    async def list_workers(self, services: ServicesDep) -> WorkerList:
+        return WorkerList(items=await list_workers(services.pool, services.settings.worker_dead_after_seconds))

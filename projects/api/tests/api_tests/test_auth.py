@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from backtest_api.accounts.repository import revoke_key
+from backtest_api.settings import Settings
+
+
+async def test_a_request_without_a_key_answers_401(client):
+    response = await client.get("/api/v1/backtests")
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "unauthorized"
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_an_unknown_key_answers_401(client):
+    response = await client.get("/api/v1/backtests", headers={"Authorization": "Bearer bt_nonsense"})
+
+    assert response.status_code == 401
+
+
+async def test_a_revoked_key_stops_working_once_the_cache_expires(database_url, alice):
+    from litestar.testing import AsyncTestClient
+
+    from backtest_api.app import create_app
+
+    settings = Settings(database_url=database_url, auth_cache_seconds=0.0)
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        assert (await client.get("/api/v1/me", headers=alice.headers)).status_code == 200
+        assert revoke_key(database_url, alice.key) == [alice.key[:11]]
+        assert (await client.get("/api/v1/me", headers=alice.headers)).status_code == 401
+
+
+async def test_me_names_the_caller_and_their_limit(client, alice):
+    body = (await client.get("/api/v1/me", headers=alice.headers)).json()
+
+    assert body["name"] == "alice"
+    assert body["role"] == "user"
+    assert body["max_pending_jobs"] > 0
+
+
+async def test_health_and_docs_need_no_key(client):
+    assert (await client.get("/health/live")).status_code == 200
+    assert (await client.get("/docs/openapi.json")).status_code == 200

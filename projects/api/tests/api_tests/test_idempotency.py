@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from api_tests.helpers import backtest_request
+from api_tests.helpers import upload_dataset
+
+
+async def _count_backtests(client, caller) -> int:
+    return len((await client.get("/api/v1/backtests", headers=caller.headers)).json()["items"])
+
+
+async def test_a_retried_post_returns_the_first_response_and_creates_nothing(client, alice):
+    dataset_id = await upload_dataset(client, alice.headers)
+    headers = {**alice.headers, "Idempotency-Key": "submit-1"}
+
+    first = await client.post("/api/v1/backtests", json=backtest_request(dataset_id), headers=headers)
+    retry = await client.post("/api/v1/backtests", json=backtest_request(dataset_id), headers=headers)
+
+    assert retry.status_code == first.status_code == 202
+    assert retry.json() == first.json()
+    assert retry.headers["location"] == first.headers["location"]
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert await _count_backtests(client, alice) == 1
+
+
+async def test_the_same_key_with_a_different_body_answers_422(client, alice):
+    dataset_id = await upload_dataset(client, alice.headers)
+    headers = {**alice.headers, "Idempotency-Key": "submit-1"}
+    await client.post("/api/v1/backtests", json=backtest_request(dataset_id), headers=headers)
+
+    response = await client.post("/api/v1/backtests", json=backtest_request(dataset_id, priority=5), headers=headers)
+
+    assert response.status_code == 422
+    assert response.json()["field"] == "Idempotency-Key"
+
+
+async def test_keys_are_private_to_each_user(client, alice, bob):
+    alice_dataset = await upload_dataset(client, alice.headers)
+    bob_dataset = await upload_dataset(client, bob.headers)
+
+    first = await client.post(
+        "/api/v1/backtests", json=backtest_request(alice_dataset), headers={**alice.headers, "Idempotency-Key": "k"}
+    )
+    second = await client.post(
+        "/api/v1/backtests", json=backtest_request(bob_dataset), headers={**bob.headers, "Idempotency-Key": "k"}
+    )
+
+    assert first.status_code == second.status_code == 202
+    assert first.json()["id"] != second.json()["id"]
+
+
+async def test_a_refused_request_does_not_burn_its_key(client, alice):
+    dataset_id = await upload_dataset(client, alice.headers)
+    headers = {**alice.headers, "Idempotency-Key": "retry-me"}
+    bad = await client.post("/api/v1/backtests", json={"dataset_id": dataset_id}, headers=headers)
+
+    good = await client.post("/api/v1/backtests", json=backtest_request(dataset_id), headers=headers)
+
+    assert bad.status_code == 400
+    assert good.status_code == 202
+
+
+async def test_dataset_uploads_are_idempotent_too(client, alice):
+    from api_tests.helpers import csv_bytes
+    from backtest_shared.engine import synthetic_ohlcv
+
+    body = csv_bytes(synthetic_ohlcv(100))
+    headers = {**alice.headers, "Idempotency-Key": "upload-1", "Content-Type": "text/csv"}
+    first = await client.post("/api/v1/datasets", params={"name": "d"}, content=body, headers=headers)
+    retry = await client.post("/api/v1/datasets", params={"name": "d"}, content=body, headers=headers)
+
+    assert first.json()["id"] == retry.json()["id"]
+    assert len((await client.get("/api/v1/datasets", headers=alice.headers)).json()["items"]) == 1

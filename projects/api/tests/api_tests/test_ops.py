@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from api_tests.helpers import backtest_request
+from api_tests.helpers import upload_dataset
+
+
+async def test_readiness_reports_the_database_at_head(client):
+    response = await client.get("/health/ready")
+
+    assert response.status_code == 200
+    assert response.json()["database"] == "ok"
+
+
+async def test_queue_stats_count_jobs_by_status_and_priority(client, alice):
+    dataset_id = await upload_dataset(client, alice.headers)
+    await client.post("/api/v1/backtests", json=backtest_request(dataset_id, priority=3), headers=alice.headers)
+
+    body = (await client.get("/api/v1/queue/stats", headers=alice.headers)).json()
+
+    assert body["by_status"] == {"pending": 1}
+    assert body["depth"] == [{"status": "pending", "priority": 3, "jobs": 1}]
+    assert body["oldest_pending_seconds"] >= 0
+
+
+async def test_metrics_expose_request_latency_and_queue_depth(client, alice):
+    dataset_id = await upload_dataset(client, alice.headers)
+    await client.post("/api/v1/backtests", json=backtest_request(dataset_id), headers=alice.headers)
+
+    text = (await client.get("/metrics")).text
+
+    assert "backtest_api_request_duration_seconds_bucket" in text
+    assert 'backtest_queue_jobs{priority="0",status="pending"} 1.0' in text
+
+
+async def test_workers_are_listed_from_the_registry(client, alice, queue):
+    import uuid
+
+    from backtest_shared.jobs.models import WorkerInfo
+
+    await queue.register_worker(WorkerInfo(id=uuid.uuid4(), name="w1", host="h", pid=1, version="1", slots=2))
+
+    body = (await client.get("/api/v1/workers", headers=alice.headers)).json()
+
+    assert [(w["name"], w["state"]) for w in body["items"]] == [("w1", "alive")]
