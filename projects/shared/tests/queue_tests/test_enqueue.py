@@ -2,6 +2,7 @@ import uuid
 
 import pytest
 
+from backtest_shared.engine import STRATEGY_B_EXAMPLE
 from backtest_shared.jobs.config import JobConfigError
 from backtest_shared.jobs.config import decode_backtest_config
 from backtest_shared.jobs.repository import JobQueue
@@ -99,3 +100,42 @@ async def test_batch_over_the_pending_limit_is_refused_whole(queue: JobQueue, po
     assert await queue.counts_by_status() == {"pending": 8}
     await queue.enqueue(user, [job_for(dataset)] * 2, max_pending=10)
     assert await queue.counts_by_status() == {"pending": 10}
+
+
+async def test_identical_finished_config_is_answered_from_the_earlier_result(queue: JobQueue, pool) -> None:
+    from backtest_shared.jobs.models import JobOutcome
+    from backtest_shared.jobs.models import Lease
+
+    user = await seed_user(pool)
+    dataset = await seed_dataset(pool, user)
+    [first] = await queue.enqueue(user, [job_for(dataset)])
+    [claimed] = await queue.claim(uuid.uuid4(), 1)
+    await queue.complete(
+        [JobOutcome(lease=Lease(claimed.id, claimed.lease_token), metrics={"sharpe": 2.0}, equity_curve=[], trades=[])]
+    )
+
+    [again], reused = await queue.enqueue_reusing(user, [job_for(dataset)])
+    [fresh], not_reused = await queue.enqueue_reusing(user, [job_for(dataset)], reuse=False)
+
+    assert reused == {again: first}
+    assert (await queue.get(again)).status == "succeeded"  # type: ignore[union-attr]
+    assert (await queue.get_result(again)).metrics == {"sharpe": 2.0}  # type: ignore[union-attr]
+    assert not_reused == {}
+    assert (await queue.get(fresh)).status == "pending"  # type: ignore[union-attr]
+
+
+async def test_reused_jobs_do_not_count_towards_the_pending_limit(queue: JobQueue, pool) -> None:
+    from backtest_shared.jobs.models import JobOutcome
+    from backtest_shared.jobs.models import Lease
+
+    user = await seed_user(pool)
+    dataset = await seed_dataset(pool, user)
+    await queue.enqueue(user, [job_for(dataset)])
+    [claimed] = await queue.claim(uuid.uuid4(), 1)
+    lease = Lease(claimed.id, claimed.lease_token)
+    await queue.complete([JobOutcome(lease=lease, metrics={}, equity_curve=[], trades=[])])
+    await queue.enqueue(user, [job_for(dataset, {**STRATEGY_B_EXAMPLE})], max_pending=1)
+
+    ids, reused = await queue.enqueue_reusing(user, [job_for(dataset)], max_pending=1)
+
+    assert set(reused) == set(ids)

@@ -46,8 +46,27 @@ _BACKOFF_SECONDS: Final = (
     "least(%(backoff_cap)s::float8, %(backoff_base)s::float8 * power(2, greatest(j.attempts - 1, 0)))"
 )
 
+#: Insert jobs in one statement and wake the workers. A job whose ``config_hash``
+#: matches a succeeded job (when ``reuse`` is true) is inserted already
+#: 'succeeded', with ``reused_from`` set and the earlier result copied; only the
+#: others are queued and count towards ``max_pending``. All or nothing: when the
+#: limit would be exceeded nothing is written and ``ok`` is false.
 ENQUEUE: Final = """
-WITH head AS (
+WITH source AS (
+    SELECT DISTINCT ON (s.config_hash) s.config_hash, s.id
+      FROM backtest_jobs s
+     WHERE %(reuse)s AND s.status = 'succeeded'
+       AND s.config_hash = ANY(%(config_hashes)s::text[])
+     ORDER BY s.config_hash, s.finished_at DESC
+), n AS (
+    SELECT u.id, u.dataset_id, u.config, u.config_hash, u.ord, source.id AS source_id
+      FROM unnest(%(ids)s::uuid[], %(dataset_ids)s::uuid[], %(configs)b::jsonb[],
+                  %(config_hashes)s::text[])
+           WITH ORDINALITY AS u(id, dataset_id, config, config_hash, ord)
+      LEFT JOIN source ON source.config_hash = u.config_hash
+), fresh AS (
+    SELECT n.*, row_number() OVER (ORDER BY n.ord) AS seq FROM n WHERE n.source_id IS NULL
+), head AS (
     SELECT coalesce(
         (SELECT fair_key FROM backtest_jobs
           WHERE status = 'pending'
@@ -59,26 +78,49 @@ WITH head AS (
       FROM backtest_jobs
      WHERE status = 'pending' AND owner_id = %(owner_id)s
 ), allowed AS (
+    -- Counting stops at the limit: the cost is bounded by it, not by the backlog.
     SELECT %(max_pending)s::int IS NULL
-        OR (SELECT count(*) FROM backtest_jobs
-             WHERE status = 'pending' AND owner_id = %(owner_id)s)
-           + cardinality(%(ids)s::uuid[]) <= %(max_pending)s::int AS ok
-), inserted AS (
+        OR (SELECT count(*) FROM fresh) = 0
+        OR (SELECT count(*) FROM (SELECT 1 FROM backtest_jobs
+                                   WHERE status = 'pending' AND owner_id = %(owner_id)s
+                                   LIMIT %(max_pending)s::int + 1) AS owner_pending)
+           + (SELECT count(*) FROM fresh) <= %(max_pending)s::int AS ok
+), queued AS (
     INSERT INTO backtest_jobs
         (id, owner_id, bundle_id, dataset_id, priority, fair_key, config, config_hash,
          max_attempts, timeout_seconds)
-    SELECT n.id, %(owner_id)s, %(bundle_id)s, n.dataset_id, %(priority)s,
-           greatest(head.key, tail.key) + n.ord - 1, n.config, n.config_hash,
+    SELECT f.id, %(owner_id)s, %(bundle_id)s, f.dataset_id, %(priority)s,
+           greatest(head.key, tail.key) + f.seq - 1, f.config, f.config_hash,
            %(max_attempts)s, %(timeout_seconds)s
-      FROM unnest(%(ids)s::uuid[], %(dataset_ids)s::uuid[], %(configs)b::jsonb[],
-                  %(config_hashes)s::text[])
-           WITH ORDINALITY AS n(id, dataset_id, config, config_hash, ord),
-           head, tail, allowed
+      FROM fresh f, head, tail, allowed
      WHERE allowed.ok
-    RETURNING 1
+    RETURNING id
+), reused AS (
+    INSERT INTO backtest_jobs
+        (id, owner_id, bundle_id, dataset_id, priority, fair_key, config, config_hash,
+         max_attempts, timeout_seconds, status, progress, reused_from, started_at, finished_at)
+    SELECT n.id, %(owner_id)s, %(bundle_id)s, n.dataset_id, %(priority)s, 0, n.config, n.config_hash,
+           %(max_attempts)s, %(timeout_seconds)s, 'succeeded', 1, n.source_id, now(), now()
+      FROM n, allowed
+     WHERE n.source_id IS NOT NULL AND allowed.ok
+    RETURNING id, reused_from
+), copied AS (
+    INSERT INTO job_results (job_id, metrics, equity_curve, trades)
+    SELECT r.id, jr.metrics, jr.equity_curve, jr.trades
+      FROM reused r
+      JOIN job_results jr ON jr.job_id = r.reused_from
 )
-SELECT count(*) AS inserted, pg_notify('backtest_jobs_pending', '')
-  FROM inserted
+SELECT a.ok,
+       (SELECT count(*) FROM queued) AS queued,
+       ARRAY(SELECT r.id FROM reused r ORDER BY r.id) AS reused_ids,
+       ARRAY(SELECT r.reused_from FROM reused r ORDER BY r.id) AS reused_sources,
+       CASE WHEN EXISTS (SELECT 1 FROM queued) THEN pg_notify('backtest_jobs_pending', '') END
+  FROM allowed a
+"""
+
+INSERT_BUNDLE: Final = """
+INSERT INTO bundles (id, owner_id, name, rank_by, total_jobs, request)
+VALUES (%(id)s, %(owner_id)s, %(name)s, %(rank_by)s, %(total_jobs)s, %(request)s::jsonb)
 """
 
 # Claiming, as CTEs shared by CLAIM and COMPLETE_AND_CLAIM; ``claimed`` holds the result.
@@ -334,80 +376,3 @@ SELECT w.id, w.name, w.host, w.pid, w.version, w.slots, w.started_at, w.heartbea
 """
 
 TRY_REAPER_LOCK: Final = "SELECT pg_try_advisory_lock(%(key)s)"
-
-# -- API: enqueue with identical-result reuse, bundles ---------------------------
-
-#: Like ENQUEUE, but each job whose ``config_hash`` matches a succeeded job (when
-#: ``reuse`` is true) is inserted already 'succeeded', with ``reused_from`` set and
-#: the earlier result copied; only the others are queued (and count towards
-#: ``max_pending``). All or nothing: when the limit would be exceeded, nothing
-#: is written and ``ok`` is false.
-ENQUEUE_REUSING: Final = """
-WITH source AS (
-    SELECT DISTINCT ON (s.config_hash) s.config_hash, s.id
-      FROM backtest_jobs s
-     WHERE %(reuse)s AND s.status = 'succeeded'
-       AND s.config_hash = ANY(%(config_hashes)s::text[])
-     ORDER BY s.config_hash, s.finished_at DESC
-), n AS (
-    SELECT u.id, u.dataset_id, u.config, u.config_hash, u.ord, source.id AS source_id
-      FROM unnest(%(ids)s::uuid[], %(dataset_ids)s::uuid[], %(configs)b::jsonb[],
-                  %(config_hashes)s::text[])
-           WITH ORDINALITY AS u(id, dataset_id, config, config_hash, ord)
-      LEFT JOIN source ON source.config_hash = u.config_hash
-), fresh AS (
-    SELECT n.*, row_number() OVER (ORDER BY n.ord) AS seq FROM n WHERE n.source_id IS NULL
-), head AS (
-    SELECT coalesce(
-        (SELECT fair_key FROM backtest_jobs
-          WHERE status = 'pending'
-          ORDER BY priority DESC, fair_key
-          LIMIT 1),
-        0) AS key
-), tail AS (
-    SELECT coalesce(max(fair_key) + 1, 0) AS key
-      FROM backtest_jobs
-     WHERE status = 'pending' AND owner_id = %(owner_id)s
-), allowed AS (
-    SELECT %(max_pending)s::int IS NULL
-        OR (SELECT count(*) FROM fresh) = 0
-        OR (SELECT count(*) FROM backtest_jobs
-             WHERE status = 'pending' AND owner_id = %(owner_id)s)
-           + (SELECT count(*) FROM fresh) <= %(max_pending)s::int AS ok
-), queued AS (
-    INSERT INTO backtest_jobs
-        (id, owner_id, bundle_id, dataset_id, priority, fair_key, config, config_hash,
-         max_attempts, timeout_seconds)
-    SELECT f.id, %(owner_id)s, %(bundle_id)s, f.dataset_id, %(priority)s,
-           greatest(head.key, tail.key) + f.seq - 1, f.config, f.config_hash,
-           %(max_attempts)s, %(timeout_seconds)s
-      FROM fresh f, head, tail, allowed
-     WHERE allowed.ok
-    RETURNING id
-), reused AS (
-    INSERT INTO backtest_jobs
-        (id, owner_id, bundle_id, dataset_id, priority, fair_key, config, config_hash,
-         max_attempts, timeout_seconds, status, progress, reused_from, started_at, finished_at)
-    SELECT n.id, %(owner_id)s, %(bundle_id)s, n.dataset_id, %(priority)s, 0, n.config, n.config_hash,
-           %(max_attempts)s, %(timeout_seconds)s, 'succeeded', 1, n.source_id, now(), now()
-      FROM n, allowed
-     WHERE n.source_id IS NOT NULL AND allowed.ok
-    RETURNING id, reused_from
-), copied AS (
-    INSERT INTO job_results (job_id, metrics, equity_curve, trades)
-    SELECT r.id, jr.metrics, jr.equity_curve, jr.trades
-      FROM reused r
-      JOIN job_results jr ON jr.job_id = r.reused_from
-)
-SELECT a.ok,
-       (SELECT count(*) FROM queued) AS queued,
-       ARRAY(SELECT r.id FROM reused r ORDER BY r.id) AS reused_ids,
-       ARRAY(SELECT r.reused_from FROM reused r ORDER BY r.id) AS reused_sources,
-       CASE WHEN EXISTS (SELECT 1 FROM queued) THEN pg_notify('backtest_jobs_pending', '') END
-  FROM allowed a
-"""
-
-INSERT_BUNDLE: Final = """
-INSERT INTO bundles (id, owner_id, name, rank_by, total_jobs, request)
-VALUES (%(id)s, %(owner_id)s, %(name)s, %(rank_by)s, %(total_jobs)s, %(request)s::jsonb)
-"""

@@ -126,28 +126,17 @@ class JobQueue:
         Raises ``JobConfigError`` for bad options and ``PendingLimitExceededError``
         when ``max_pending`` would be exceeded; in both cases nothing is written.
         """
-        _check_job_options(priority, max_attempts, timeout_seconds)
-        if not jobs:
-            return []
-        ids = list(job_ids) if job_ids is not None else [uuid.uuid4() for _ in jobs]
-        if len(ids) != len(jobs):
-            raise ValueError("job_ids must match jobs one to one")
-        params = {
-            "owner_id": owner_id,
-            "bundle_id": bundle_id,
-            "priority": priority,
-            "max_attempts": max_attempts,
-            "timeout_seconds": timeout_seconds,
-            "max_pending": max_pending,
-            "ids": ids,
-            "dataset_ids": [job.config.dataset_id for job in jobs],
-            "configs": [_json(job.config.to_json_dict()) for job in jobs],
-            "config_hashes": [job.config_hash for job in jobs],
-        }
-        rows = await self._fetchall(queue_sql.ENQUEUE, params)
-        if rows[0][0] != len(ids):
-            assert max_pending is not None
-            raise PendingLimitExceededError(max_pending)
+        ids, _ = await self.enqueue_reusing(
+            owner_id,
+            jobs,
+            job_ids=job_ids,
+            bundle_id=bundle_id,
+            priority=priority,
+            max_attempts=max_attempts,
+            timeout_seconds=timeout_seconds,
+            max_pending=max_pending,
+            reuse=False,
+        )
         return ids
 
     async def cancel(self, job_ids: Sequence[uuid.UUID], *, owner_id: uuid.UUID | None = None) -> dict[uuid.UUID, str]:
@@ -360,7 +349,7 @@ class JobQueue:
             max_pending=max_pending,
             reuse=reuse,
         )
-        rows = await self._fetchall(queue_sql.ENQUEUE_REUSING, params)
+        rows = await self._fetchall(queue_sql.ENQUEUE, params)
         return ids, self._reused(rows[0], max_pending)
 
     async def create_bundle(
@@ -401,7 +390,7 @@ class JobQueue:
         }
         async with self._pool.connection() as conn, conn.transaction():
             await conn.execute(queue_sql.INSERT_BUNDLE, bundle)
-            cur = await conn.execute(queue_sql.ENQUEUE_REUSING, params)
+            cur = await conn.execute(queue_sql.ENQUEUE, params)
             row = await cur.fetchone()
             assert row is not None
             reused = self._reused(row, max_pending)
