@@ -56,3 +56,20 @@ def test_cli_upgrades_and_reports_the_current_revision(postgres_admin_url: str, 
         assert cli_main(["--database-url", url, "current"]) == 0
 
     assert f"{runner.head_revision()} (head)" in capsys.readouterr().out
+
+
+def test_migrations_tune_storage_that_the_models_cannot_declare(postgres_admin_url: str) -> None:
+    with fresh_database(postgres_admin_url) as url:
+        runner.upgrade(url)
+        with psycopg.connect(url) as conn:
+            fillfactor = conn.execute(
+                "SELECT reloptions FROM pg_class WHERE relname = 'backtest_jobs'"
+            ).fetchone()
+            storage = conn.execute(
+                """SELECT attname, attstorage FROM pg_attribute
+                    WHERE attrelid = 'job_results'::regclass AND attname IN ('equity_curve', 'trades')
+                    ORDER BY attname"""
+            ).fetchall()
+
+    assert fillfactor == (["fillfactor=80"],)
+    assert storage == [("equity_curve", "e"), ("trades", "e")]

@@ -25,6 +25,7 @@ from sqlalchemy import Sequence
 from sqlalchemy import SmallInteger
 from sqlalchemy import Text
 from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import JSON
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import DeclarativeBase
@@ -206,7 +207,13 @@ class BacktestJob(Base):
 
 
 class JobResult(Base):
-    """A finished job's result, written once in the transaction that finishes it."""
+    """A finished job's result, written once in the transaction that finishes it.
+
+    The equity curve and the trades are stored as ``json`` (text, checked but not
+    parsed into ``jsonb``) and the migration sets their storage to EXTERNAL (no
+    compression): nothing queries inside them, and parsing plus compressing a
+    1,400-trade list (~370 kB) cost the database ~8 ms per job against ~2 ms.
+    """
 
     __tablename__ = "job_results"
 
@@ -214,8 +221,8 @@ class JobResult(Base):
         ForeignKey("backtest_jobs.id", ondelete="CASCADE"), primary_key=True
     )
     metrics: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    equity_curve: Mapped[list[Any]] = mapped_column(JSONB)
-    trades: Mapped[list[Any]] = mapped_column(JSONB)
+    equity_curve: Mapped[list[Any]] = mapped_column(JSON)
+    trades: Mapped[list[Any]] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
 
 

@@ -207,8 +207,8 @@ finished AS (
 ), stored AS (
     INSERT INTO job_results (job_id, metrics, equity_curve, trades)
     SELECT r.id, r.metrics, r.equity_curve, r.trades
-      FROM unnest(%(ids)s::uuid[], %(metrics)b::jsonb[], %(equity_curves)b::jsonb[],
-                  %(trades)b::jsonb[]) AS r(id, metrics, equity_curve, trades)
+      FROM unnest(%(ids)s::uuid[], %(metrics)b::jsonb[], %(equity_curves)b::json[],
+                  %(trades)b::json[]) AS r(id, metrics, equity_curve, trades)
       JOIN finished f ON f.id = r.id AND f.status = 'succeeded'
 ), notified AS (
     SELECT count(pg_notify('backtest_jobs_finished', f.id::text || ' ' || coalesce(f.bundle_id::text, '')))

@@ -137,12 +137,16 @@ def upgrade() -> None:
     op.create_table('job_results',
     sa.Column('job_id', sa.UUID(), nullable=False),
     sa.Column('metrics', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-    sa.Column('equity_curve', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-    sa.Column('trades', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('equity_curve', postgresql.JSON(astext_type=sa.Text()), nullable=False),
+    sa.Column('trades', postgresql.JSON(astext_type=sa.Text()), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.ForeignKeyConstraint(['job_id'], ['backtest_jobs.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('job_id')
     )
+    # Large result documents are stored uncompressed: compressing them (pglz) cost
+    # the database more than everything else in finishing a job.
+    op.execute("ALTER TABLE job_results ALTER COLUMN equity_curve SET STORAGE EXTERNAL")
+    op.execute("ALTER TABLE job_results ALTER COLUMN trades SET STORAGE EXTERNAL")
 
 
 def downgrade() -> None:
