@@ -407,14 +407,32 @@ class JobQueue:
         """
         if not results:
             return {}
+        rows = await self._fetchall(queue_sql.COMPLETE, self._encoded_outcome_params(results))
+        return {row[0]: row[1] for row in rows}
+
+    async def complete_encoded_and_claim(
+        self, results: Sequence[tuple[Lease, str, str, str]], worker_id: uuid.UUID, limit: int
+    ) -> tuple[dict[uuid.UUID, str], list[ClaimedJob]]:
+        """``complete_and_claim`` for results already encoded as JSON text (see ``complete_encoded``)."""
         rows = await self._fetchall(
-            queue_sql.COMPLETE,
+            queue_sql.COMPLETE_AND_CLAIM,
             {
-                "ids": [lease.job_id for lease, _, _, _ in results],
-                "tokens": [lease.token for lease, _, _, _ in results],
-                "metrics": [metrics for _, metrics, _, _ in results],
-                "equity_curves": [equity for _, _, equity, _ in results],
-                "trades": [trades for _, _, _, trades in results],
+                **self._encoded_outcome_params(results),
+                "worker_id": worker_id,
+                "limit": max(limit, 0),
+                "lease_seconds": self.settings.lease_seconds,
             },
         )
-        return {row[0]: row[1] for row in rows}
+        finished = {row[1]: row[2] for row in rows if row[0] == "finished"}
+        claimed = [_claimed_job((row[1], *row[3:])) for row in rows if row[0] == "claimed"]
+        return finished, claimed
+
+    @staticmethod
+    def _encoded_outcome_params(results: Sequence[tuple[Lease, str, str, str]]) -> dict[str, Any]:
+        return {
+            "ids": [lease.job_id for lease, _, _, _ in results],
+            "tokens": [lease.token for lease, _, _, _ in results],
+            "metrics": [metrics for _, metrics, _, _ in results],
+            "equity_curves": [equity for _, _, equity, _ in results],
+            "trades": [trades for _, _, _, trades in results],
+        }

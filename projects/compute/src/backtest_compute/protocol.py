@@ -1,0 +1,58 @@
+"""Messages between the worker's main process and its backtest processes (pickled over a pipe).
+
+Results travel as JSON bytes encoded in the backtest process, so the main
+process, which must stay responsive, never walks a result's trade list.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from typing import Literal
+
+import msgspec
+
+
+class RunBacktest(msgspec.Struct, frozen=True, kw_only=True):
+    """Run one job; ``seq`` ties the replies to this request."""
+
+    seq: int
+    job_id: str
+    dataset_id: str
+    strategy: Any
+
+
+class Ready(msgspec.Struct, frozen=True, kw_only=True):
+    """The process has imported the engine and waits for work."""
+
+    pid: int
+
+
+class Progress(msgspec.Struct, frozen=True, kw_only=True):
+    seq: int
+    fraction: float
+
+
+class Finished(msgspec.Struct, frozen=True, kw_only=True):
+    """A successful run; the three fields are JSON documents, ready to store."""
+
+    seq: int
+    metrics_json: bytes
+    equity_json: bytes
+    trades_json: bytes
+    load_ms: float
+    run_ms: float
+    dataset_cached: bool
+
+
+FailureKind = Literal["invalid", "error"]
+
+
+class Failed(msgspec.Struct, frozen=True, kw_only=True):
+    """A run that raised: ``invalid`` is deterministic bad input (never retried), ``error`` anything else."""
+
+    seq: int
+    kind: FailureKind
+    message: str
+
+
+Reply = Ready | Progress | Finished | Failed

@@ -1,0 +1,76 @@
+"""The reaper: exactly one active across all workers, chosen by a session advisory lock.
+
+Every worker runs this loop, but only the one whose dedicated connection holds
+``pg_try_advisory_lock(REAPER_LOCK_KEY)`` reaps. The lock belongs to the
+session, so if that worker or its connection dies the server releases it and
+another worker's next attempt takes over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import psycopg
+
+from backtest_compute.dbretry import TRANSIENT_ERRORS
+from backtest_compute.logs import event
+from backtest_compute.sessions import open_session
+from backtest_shared.jobs import queue_sql
+from backtest_shared.jobs.repository import JobQueue
+
+log = logging.getLogger("backtest_compute.reaper")
+
+#: A round trip on the lock's own session proves it (and so the lock) is still alive.
+_PING = "SELECT 1"
+
+
+class Reaper:
+    def __init__(self, queue: JobQueue, database_url: str, application_name: str, interval: float) -> None:
+        self._queue = queue
+        self._url = database_url
+        self._application_name = application_name
+        self._interval = interval
+        self._conn: psycopg.AsyncConnection[tuple[Any, ...]] | None = None
+        self.holding = False
+
+    async def run(self) -> None:
+        """Try for the lock and reap while holding it, until cancelled."""
+        try:
+            while True:
+                try:
+                    await self._tick()
+                except TRANSIENT_ERRORS as exc:
+                    if self.holding:
+                        event(log, "reaper.lost_lock", logging.WARNING, error=str(exc).strip())
+                    await self._close()
+                await asyncio.sleep(self._interval)
+        finally:
+            await self._close()
+
+    async def _tick(self) -> None:
+        if self._conn is None or self._conn.closed:
+            self.holding = False
+            self._conn = await open_session(self._url, self._application_name)
+        if not self.holding:
+            cur = await self._conn.execute(queue_sql.TRY_REAPER_LOCK, {"key": queue_sql.REAPER_LOCK_KEY})
+            row = await cur.fetchone()
+            self.holding = bool(row and row[0])
+            if not self.holding:
+                return
+            event(log, "reaper.acquired_lock")
+        else:
+            await self._conn.execute(_PING)
+        reaped = await self._queue.reap_expired()
+        for job_id, status in reaped.items():
+            event(log, "job.reaped", job_id=job_id, status=status)
+
+    async def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        self.holding = False
+        if conn is not None:
+            try:
+                await conn.close()
+            except Exception:
+                pass

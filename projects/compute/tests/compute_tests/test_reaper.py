@@ -1,0 +1,29 @@
+import asyncio
+import contextlib
+
+from backtest_compute.reaper import Reaper
+from backtest_shared.jobs.repository import JobQueue
+
+
+async def test_exactly_one_reaper_is_active_and_another_takes_over_when_it_stops(
+    queue: JobQueue, database_url: str
+) -> None:
+    reapers = [Reaper(queue, database_url, f"reaper-{i}", interval=0.1) for i in range(3)]
+    tasks = [asyncio.create_task(r.run()) for r in reapers]
+    try:
+        await asyncio.sleep(0.5)
+        holders = [r for r in reapers if r.holding]
+        assert len(holders) == 1
+
+        first = reapers.index(holders[0])
+        tasks[first].cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await tasks[first]
+        await asyncio.sleep(0.5)
+
+        holders = [r for r in reapers if r.holding]
+        assert len(holders) == 1 and holders[0] is not reapers[first]
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

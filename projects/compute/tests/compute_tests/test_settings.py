@@ -1,0 +1,70 @@
+import pytest
+
+from backtest_compute.dataset_cache import DatasetCache
+from backtest_compute.settings import default_concurrency
+from backtest_compute.settings import parse_settings
+from backtest_shared.engine import synthetic_ohlcv
+
+URL = "postgresql://u@localhost/db"
+
+
+def test_default_concurrency_is_cpu_count_minus_two_and_at_least_one() -> None:
+    assert default_concurrency(8) == 6
+    assert default_concurrency(2) == 1
+    assert default_concurrency(1) == 1
+
+
+def test_every_option_comes_from_the_environment() -> None:
+    settings = parse_settings(
+        [],
+        {
+            "BACKTEST_DATABASE_URL": URL,
+            "BACKTEST_WORKER_CONCURRENCY": "3",
+            "BACKTEST_WORKER_NAME": "w1",
+            "BACKTEST_POLL_INTERVAL": "2.5",
+            "BACKTEST_LEASE_SECONDS": "12",
+            "BACKTEST_SHUTDOWN_GRACE": "7",
+            "BACKTEST_REAP_INTERVAL": "3",
+            "BACKTEST_DATASET_CACHE_MB": "64",
+        },
+    )
+    assert (settings.database_url, settings.concurrency, settings.name) == (URL, 3, "w1")
+    assert (settings.poll_interval, settings.lease_seconds, settings.shutdown_grace) == (2.5, 12.0, 7.0)
+    assert settings.heartbeat_interval == 4.0  # lease / 3 by default
+    assert settings.reap_interval == 3.0
+    assert settings.dataset_cache_bytes == 64 * 1024 * 1024
+
+
+def test_flags_override_the_environment() -> None:
+    settings = parse_settings(
+        ["--concurrency", "5", "--heartbeat-interval", "1"],
+        {"BACKTEST_DATABASE_URL": URL, "BACKTEST_WORKER_CONCURRENCY": "3"},
+    )
+    assert settings.concurrency == 5 and settings.heartbeat_interval == 1.0
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "database URL is required"),
+        (["--database-url", URL, "--concurrency", "0"], "concurrency"),
+        (["--database-url", URL, "--lease-seconds", "3", "--heartbeat-interval", "3"], "heartbeat_interval"),
+        (["--database-url", URL, "--poll-interval", "soon"], "--poll-interval"),
+    ],
+)
+def test_bad_configuration_is_refused_with_a_message(argv: list[str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_settings(argv, {})
+
+
+def test_dataset_cache_evicts_the_least_recently_used_beyond_its_byte_budget() -> None:
+    data = {name: synthetic_ohlcv(1000, seed=i) for i, name in enumerate("abc")}
+    one = 6 * 8 * 1000
+    cache = DatasetCache(max_bytes=2 * one)
+    cache.put("a", data["a"])
+    cache.put("b", data["b"])
+    assert cache.get("a") is data["a"]  # a is now the most recently used
+    cache.put("c", data["c"])
+
+    assert "b" not in cache and "a" in cache and "c" in cache
+    assert cache.total_bytes == 2 * one

@@ -1,0 +1,120 @@
+import asyncio
+
+from psycopg_pool import AsyncConnectionPool
+
+from backtest_compute.worker import Worker
+from backtest_shared.jobs.repository import JobQueue
+from backtest_testing.seed import job_for
+from backtest_testing.seed import seed_dataset
+from backtest_testing.seed import seed_user
+from compute_tests.helpers import all_final
+from compute_tests.helpers import fast_settings
+from compute_tests.helpers import fetchall
+from compute_tests.helpers import running_worker
+from compute_tests.helpers import slow_strategy
+from compute_tests.helpers import status_counts
+from compute_tests.helpers import wait_until
+
+
+async def test_queued_jobs_all_succeed_with_their_results_stored_once(
+    queue: JobQueue, pool: AsyncConnectionPool, database_url: str
+) -> None:
+    user = await seed_user(pool)
+    dataset = await seed_dataset(pool, user, n_bars=300)
+    job_ids = await queue.enqueue(user, [job_for(dataset)] * 40)
+
+    async with running_worker(fast_settings(database_url, concurrency=2)) as worker:
+        await wait_until(lambda: all_final(pool), timeout=60)
+
+    assert await status_counts(pool) == {"succeeded": 40}
+    [[results, distinct]] = await fetchall(pool, "SELECT count(*), count(DISTINCT job_id) FROM job_results")
+    assert results == distinct == 40
+    result = await queue.get_result(job_ids[0])
+    assert result is not None and "sharpe" in result.metrics and result.equity_curve
+    assert worker.stats.finished == {"succeeded": 40}
+    assert 1 <= worker.stats.max_busy <= 2
+
+
+async def test_concurrency_never_exceeds_the_slot_count(
+    queue: JobQueue, pool: AsyncConnectionPool, database_url: str
+) -> None:
+    user = await seed_user(pool)
+    dataset = await seed_dataset(pool, user, n_bars=20_000)
+    await queue.enqueue(user, [job_for(dataset, slow_strategy(3))] * 12)
+    samples: list[int] = []
+
+    async with running_worker(fast_settings(database_url, concurrency=2)) as worker:
+
+        async def sample() -> bool:
+            [[running]] = await fetchall(
+                pool, "SELECT count(*) FROM backtest_jobs WHERE status = 'running' AND worker_id = %(w)s",
+                {"w": worker.worker_id},
+            )
+            samples.append(running)
+            return await all_final(pool)
+
+        await wait_until(sample, timeout=90, interval=0.02)
+
+    assert max(samples) == 2
+    assert worker.stats.max_busy == 2
+    assert await status_counts(pool) == {"succeeded": 12}
+
+
+async def test_worker_registers_itself_and_deregisters_on_clean_exit(
+    pool: AsyncConnectionPool, database_url: str
+) -> None:
+    settings = fast_settings(database_url, concurrency=1)
+    async with running_worker(settings) as worker:
+        await asyncio.sleep(1.0)
+        [[name, slots, stopped, pid, version]] = await fetchall(
+            pool,
+            "SELECT name, slots, stopped_at, pid, version FROM workers WHERE id = %(id)s",
+            {"id": worker.worker_id},
+        )
+        assert (name, slots, stopped) == (settings.name, 1, None)
+        assert pid > 0 and version
+    [[stopped]] = await fetchall(pool, "SELECT stopped_at FROM workers WHERE id = %(id)s", {"id": worker.worker_id})
+    assert stopped is not None
+
+
+async def test_progress_of_a_long_backtest_is_written_while_it_runs(
+    queue: JobQueue, pool: AsyncConnectionPool, database_url: str
+) -> None:
+    user = await seed_user(pool)
+    dataset = await seed_dataset(pool, user, n_bars=50_000)
+    [job_id] = await queue.enqueue(user, [job_for(dataset, slow_strategy(40))])
+    seen: list[float] = []
+
+    async with running_worker(fast_settings(database_url, concurrency=1)):
+
+        async def progressed() -> bool:
+            state = await queue.get(job_id)
+            assert state is not None
+            if state.status == "running":
+                seen.append(state.progress)
+            return state.status == "succeeded"
+
+        await wait_until(progressed, timeout=60, interval=0.1)
+
+    assert any(0 < p < 1 for p in seen), seen
+
+
+class _BrokenProgressWorker(Worker):
+    async def _progress_loop(self) -> None:
+        await asyncio.sleep(1.0)
+        raise RuntimeError("boom")
+
+
+async def test_worker_stops_with_a_nonzero_exit_when_one_of_its_tasks_dies_and_releases_its_jobs(
+    queue: JobQueue, pool: AsyncConnectionPool, database_url: str
+) -> None:
+    user = await seed_user(pool)
+    dataset = await seed_dataset(pool, user, n_bars=100_000)
+    [job_id] = await queue.enqueue(user, [job_for(dataset, slow_strategy(80))])
+    worker = _BrokenProgressWorker(fast_settings(database_url, concurrency=1))
+
+    exit_code = await asyncio.wait_for(worker.run(), 30)
+
+    assert exit_code == 1
+    state = await queue.get(job_id)
+    assert state is not None and state.status == "pending" and state.attempts == 0
