@@ -3,10 +3,13 @@
     python projects/api/benchmarks/bench_api.py --database-url postgresql://postgres@127.0.0.1:5432/postgres \
         --pex dist/projects.api.src.backtest_api/api.pex --workers 2 --duration 30 --rate 1500
 
-It creates a fresh database on that server, migrates it, creates a user and a dataset, starts
-the API (the PEX, or ``python -m backtest_api.cli`` without ``--pex``) with ``--workers``
-processes, and drives it with a minimal keep-alive HTTP/1.1 client (asyncio streams) so the
-load generator stays cheap on a small machine. No compute worker runs: jobs stay pending.
+It creates a fresh database on that server, migrates it, creates ``--users`` users (each with a
+key and a dataset; submits rotate over them, as on a platform with many users), starts the API
+(the PEX, or ``python -m backtest_api.cli`` without ``--pex``) with ``--workers`` processes, and
+drives it: the fixed-rate phase with a minimal keep-alive HTTP/1.1 client (asyncio streams), the
+maximum-rate phase with ``wrk`` when it is installed (``apt-get install wrk``; a Python client
+would take a core of its own on a 2-core machine), else the same Python client. No compute
+worker runs: jobs stay pending.
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ import asyncio
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -45,12 +50,12 @@ class Connection:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
-    async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+    async def request(self, method: str, path: str, body: bytes = b"", key: str | None = None) -> tuple[int, bytes]:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
         head = (
-            f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nAuthorization: Bearer {self.key}\r\n"
+            f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nAuthorization: Bearer {key or self.key}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         )
         self.writer.write(head.encode() + body)
@@ -77,11 +82,13 @@ def submit_body(dataset_id: str, i: int) -> bytes:
     return json.dumps({"dataset_id": dataset_id, "strategy": strategy}).encode()
 
 
-async def fixed_rate(host: str, port: int, key: str, dataset_id: str, rate: float, duration: float, conns: int) -> dict:
+async def fixed_rate(
+    host: str, port: int, pairs: list[tuple[str, str]], rate: float, duration: float, conns: int
+) -> dict:
     """Open loop: requests are scheduled at ``rate``/s; latency counts from the scheduled time."""
     pool: asyncio.Queue[Connection] = asyncio.Queue()
     for _ in range(conns):
-        pool.put_nowait(Connection(host, port, key))
+        pool.put_nowait(Connection(host, port, pairs[0][0]))
     latencies: list[float] = []
     errors = 0
     started = time.perf_counter()
@@ -91,7 +98,8 @@ async def fixed_rate(host: str, port: int, key: str, dataset_id: str, rate: floa
         nonlocal errors
         conn = await pool.get()
         try:
-            status, _ = await conn.request("POST", "/api/v1/backtests", submit_body(dataset_id, i))
+            key, dataset_id = pairs[i % len(pairs)]
+            status, _ = await conn.request("POST", "/api/v1/backtests", submit_body(dataset_id, i), key)
             if status != 202:
                 errors += 1
         finally:
@@ -155,20 +163,64 @@ async def big_bundle(host: str, port: int, key: str, dataset_id: str) -> dict:
     return {"phase": "bundle of 10,000", "status": status, "seconds": round(elapsed, 3), "answer": json.loads(payload)}
 
 
-async def seed(url: str) -> tuple[str, str]:
-    name = f"bench-{secrets.token_hex(3)}"
-    create_user(url, name, max_pending_jobs=100_000_000)
-    key = issue_key(url, name)
+async def seed(url: str, users: int) -> list[tuple[str, str]]:
+    """Users with one API key and one dataset each: (key, dataset id) pairs."""
     pool = await open_pool(url, min_size=1, max_size=1)
+    data = synthetic_ohlcv(2000, seed=1)
+    pairs = []
     try:
-        async with pool.connection() as conn:
-            cur = await conn.execute("SELECT id FROM users WHERE name = %s", (name,))
-            row = await cur.fetchone()
-        assert row is not None
-        dataset = await insert_dataset(pool, row[0], "bench", synthetic_ohlcv(2000, seed=1))
+        for _ in range(users):
+            name = f"bench-{secrets.token_hex(4)}"
+            create_user(url, name, max_pending_jobs=10_000_000)
+            key = issue_key(url, name)
+            async with pool.connection() as conn:
+                cur = await conn.execute("SELECT id FROM users WHERE name = %s", (name,))
+                row = await cur.fetchone()
+            assert row is not None
+            dataset = await insert_dataset(pool, row[0], "bench", data)
+            pairs.append((key, str(dataset.id)))
     finally:
         await pool.close()
-    return key, str(dataset.id)
+    return pairs
+
+
+def wrk_max_rate(port: int, pairs: list[tuple[str, str]], duration: float, conns: int) -> dict:
+    """Closed loop with wrk (C, cheap on a 2-core machine), rotating over the users."""
+    lines = ["keys = {}", "bodies = {}"]
+    for i, (key, dataset_id) in enumerate(pairs, start=1):
+        lines.append(f'keys[{i}] = "{key}"')
+        lines.append(f"bodies[{i}] = [[{submit_body(dataset_id, i).decode()}]]")
+    lines.append(
+        "counter = 0\n"
+        "request = function()\n"
+        "  counter = counter + 1\n"
+        f"  local i = (counter % {len(pairs)}) + 1\n"
+        '  return wrk.format("POST", "/api/v1/backtests", {["Content-Type"] = "application/json", '
+        '["Authorization"] = "Bearer " .. keys[i]}, bodies[i])\n'
+        "end\n"
+        "done = function(summary, latency, requests)\n"
+        '  io.write(string.format("JSON {\\"requests\\": %d, \\"errors\\": %d, \\"seconds\\": %f, '
+        '\\"p50_ms\\": %f, \\"p99_ms\\": %f, \\"mean_ms\\": %f}\\n", summary.requests, '
+        "summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + "
+        "summary.errors.timeout, summary.duration / 1e6, latency:percentile(50) / 1000, "
+        "latency:percentile(99) / 1000, latency.mean / 1000))\n"
+        "end\n"
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write("\n".join(lines))
+    command = ["wrk", "-t1", f"-c{conns}", f"-d{int(duration)}s", "-s", script.name, f"http://127.0.0.1:{port}/"]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    os.unlink(script.name)
+    stats = json.loads(next(line[5:] for line in output.splitlines() if line.startswith("JSON ")))
+    return {
+        "phase": f"max rate (wrk, {conns} connections)",
+        "requests": stats["requests"],
+        "errors": stats["errors"],
+        "rps": round(stats["requests"] / stats["seconds"], 1),
+        "p50_ms": round(stats["p50_ms"], 2),
+        "p99_ms": round(stats["p99_ms"], 2),
+        "mean_ms": round(stats["mean_ms"], 2),
+    }
 
 
 def main() -> int:
@@ -180,6 +232,10 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=1500.0)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--pool-max-size", type=int, default=10)
+    parser.add_argument("--users", type=int, default=100, help="submitters (each with a key and a dataset)")
+    parser.add_argument(
+        "--max-rate-connections", type=int, default=16, help="connections of the closed-loop (max rate) phase"
+    )
     args = parser.parse_args()
     if not args.database_url:
         parser.error("--database-url or BACKTEST_DATABASE_URL is required")
@@ -190,7 +246,8 @@ def main() -> int:
         conn.execute(f'CREATE DATABASE "{db}"')  # type: ignore[arg-type]
     url = with_database(admin, db)
     runner.upgrade(url)
-    key, dataset_id = asyncio.run(seed(url))
+    pairs = asyncio.run(seed(url, args.users))
+    key, dataset_id = pairs[0]
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -220,9 +277,15 @@ def main() -> int:
                 raise SystemExit("the API did not start")
             time.sleep(0.2)
         time.sleep(1.0)  # let every worker process finish starting
+        if shutil.which("wrk"):
+            peak = wrk_max_rate(port, pairs, args.duration, args.max_rate_connections)
+        else:  # the Python client costs a core of its own: install wrk (Debian package) for a fair figure
+            peak = asyncio.run(
+                max_rate("127.0.0.1", port, key, dataset_id, args.duration, args.max_rate_connections)
+            )
         results = [
-            asyncio.run(fixed_rate("127.0.0.1", port, key, dataset_id, args.rate, args.duration, args.connections)),
-            asyncio.run(max_rate("127.0.0.1", port, key, dataset_id, args.duration, args.connections)),
+            asyncio.run(fixed_rate("127.0.0.1", port, pairs, args.rate, args.duration, args.connections)),
+            peak,
             asyncio.run(big_bundle("127.0.0.1", port, key, dataset_id)),
         ]
         for result in results:
