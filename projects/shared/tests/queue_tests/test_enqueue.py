@@ -139,3 +139,29 @@ async def test_reused_jobs_do_not_count_towards_the_pending_limit(queue: JobQueu
     ids, reused = await queue.enqueue_reusing(user, [job_for(dataset)], max_pending=1)
 
     assert set(reused) == set(ids)
+
+
+async def test_pending_limit_counts_exactly_when_cancelled_jobs_leave_gaps(queue: JobQueue, pool) -> None:
+    user = await seed_user(pool)
+    dataset = await seed_dataset(pool, user)
+    ids = await queue.enqueue(user, [job_for(dataset)] * 8, max_pending=10)
+    await queue.cancel(ids[2:6])  # 4 still wait, but their keys span 8
+
+    await queue.enqueue(user, [job_for(dataset)] * 6, max_pending=10)
+
+    assert (await queue.counts_by_status())["pending"] == 10
+    with pytest.raises(PendingLimitExceededError):
+        await queue.enqueue(user, [job_for(dataset)], max_pending=10)
+
+
+async def test_one_users_concurrent_enqueues_get_distinct_fair_keys(queue: JobQueue, pool) -> None:
+    import asyncio
+
+    user = await seed_user(pool)
+    dataset = await seed_dataset(pool, user)
+
+    await asyncio.gather(*(queue.enqueue(user, [job_for(dataset)] * 3) for _ in range(8)))
+
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT count(DISTINCT fair_key), count(*) FROM backtest_jobs")
+        assert await cur.fetchone() == (24, 24)

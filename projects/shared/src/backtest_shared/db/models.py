@@ -62,6 +62,8 @@ class User(Base):
     max_running_jobs: Mapped[int | None] = mapped_column(Integer)
     #: Jobs of this user that may wait at once (None: the platform default).
     max_pending_jobs: Mapped[int | None] = mapped_column(Integer)
+    #: The next fair-queueing key for this user's jobs (see ``jobs.queue_sql``).
+    fair_tail: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
 
 

@@ -7,9 +7,10 @@ Ordering and fairness
     Workers claim pending jobs by ``priority DESC, fair_key``. ``fair_key`` is a
     per-user virtual clock: a batch of n jobs from a user gets consecutive keys
     starting at the later of the queue head's key and the end of that user's
-    own pending jobs. A user's 10,000 queued jobs therefore occupy keys ahead
-    of the head, while another user's single job gets the head's key and is
-    claimed in the next claim round.
+    own pending jobs (the counter ``users.fair_tail``, so one user's keys never
+    repeat). A user's 10,000 queued jobs therefore occupy keys ahead of the
+    head, while another user's single job gets the head's key and is claimed
+    in the next claim round.
 
 Leases and fencing
     A claim draws a new ``lease_token`` from a sequence and sets a lease
@@ -66,6 +67,8 @@ WITH source AS (
       LEFT JOIN source ON source.config_hash = u.config_hash
 ), fresh AS (
     SELECT n.*, row_number() OVER (ORDER BY n.ord) AS seq FROM n WHERE n.source_id IS NULL
+), fresh_count AS (
+    SELECT count(*) AS n FROM fresh
 ), head AS (
     SELECT coalesce(
         (SELECT fair_key FROM backtest_jobs
@@ -73,27 +76,42 @@ WITH source AS (
           ORDER BY priority DESC, fair_key
           LIMIT 1),
         0) AS key
-), tail AS (
-    SELECT coalesce(max(fair_key) + 1, 0) AS key
+), owner_pending AS (
+    -- The owner's oldest waiting key (one index probe); NULL when nothing waits.
+    SELECT min(fair_key) AS oldest
       FROM backtest_jobs
      WHERE status = 'pending' AND owner_id = %(owner_id)s
 ), allowed AS (
-    -- Counting stops at the limit: the cost is bounded by it, not by the backlog.
+    -- An owner's waiting jobs have distinct keys below users.fair_tail, so
+    -- fair_tail - oldest bounds their number in two index probes. Only when that
+    -- bound is too high are they counted, and the count stops at the limit.
     SELECT %(max_pending)s::int IS NULL
-        OR (SELECT count(*) FROM fresh) = 0
+        OR fc.n = 0
+        OR coalesce(u.fair_tail - op.oldest, 0) + fc.n <= %(max_pending)s::int
         OR (SELECT count(*) FROM (SELECT 1 FROM backtest_jobs
                                    WHERE status = 'pending' AND owner_id = %(owner_id)s
-                                   LIMIT %(max_pending)s::int + 1) AS owner_pending)
-           + (SELECT count(*) FROM fresh) <= %(max_pending)s::int AS ok
+                                   LIMIT %(max_pending)s::int + 1) AS counted)
+           + fc.n <= %(max_pending)s::int AS ok
+      FROM users u, owner_pending op, fresh_count fc
+     WHERE u.id = %(owner_id)s
+), keys AS (
+    -- Draw the batch's keys from the owner's counter. Its row lock serialises one
+    -- owner's concurrent enqueues and the update sees the latest counter, so their
+    -- keys never overlap. With nothing of the owner's waiting, start at the head.
+    UPDATE users u
+       SET fair_tail = CASE WHEN op.oldest IS NULL THEN head.key
+                            ELSE greatest(u.fair_tail, head.key) END + fc.n
+      FROM head, owner_pending op, fresh_count fc, allowed a
+     WHERE u.id = %(owner_id)s AND a.ok AND fc.n > 0
+    RETURNING u.fair_tail - fc.n AS start
 ), queued AS (
     INSERT INTO backtest_jobs
         (id, owner_id, bundle_id, dataset_id, priority, fair_key, config, config_hash,
          max_attempts, timeout_seconds)
     SELECT f.id, %(owner_id)s, %(bundle_id)s, f.dataset_id, %(priority)s,
-           greatest(head.key, tail.key) + f.seq - 1, f.config, f.config_hash,
+           keys.start + f.seq - 1, f.config, f.config_hash,
            %(max_attempts)s, %(timeout_seconds)s
-      FROM fresh f, head, tail, allowed
-     WHERE allowed.ok
+      FROM fresh f, keys
     RETURNING id
 ), reused AS (
     INSERT INTO backtest_jobs
@@ -110,12 +128,11 @@ WITH source AS (
       FROM reused r
       JOIN job_results jr ON jr.job_id = r.reused_from
 )
-SELECT a.ok,
+SELECT coalesce((SELECT a.ok FROM allowed a), false),
        (SELECT count(*) FROM queued) AS queued,
        ARRAY(SELECT r.id FROM reused r ORDER BY r.id) AS reused_ids,
        ARRAY(SELECT r.reused_from FROM reused r ORDER BY r.id) AS reused_sources,
        CASE WHEN EXISTS (SELECT 1 FROM queued) THEN pg_notify('backtest_jobs_pending', '') END
-  FROM allowed a
 """
 
 INSERT_BUNDLE: Final = """

@@ -26,6 +26,7 @@ def upgrade() -> None:
     sa.Column('role', sa.Text(), server_default=sa.text("'user'"), nullable=False),
     sa.Column('max_running_jobs', sa.Integer(), nullable=True),
     sa.Column('max_pending_jobs', sa.Integer(), nullable=True),
+    sa.Column('fair_tail', sa.BigInteger(), server_default=sa.text('0'), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.CheckConstraint("role IN ('user', 'admin')", name='users_role_check'),
     sa.PrimaryKeyConstraint('id'),
