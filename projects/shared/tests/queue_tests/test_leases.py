@@ -171,3 +171,29 @@ async def test_complete_and_claim_is_fenced_like_complete(queue: JobQueue, pool)
     assert finished == {}
     assert claimed == []  # the job is back in the queue but waiting out its retry backoff
     assert await queue.get_result(job_id) is None
+
+
+async def test_completion_notifies_every_finished_job_and_its_bundle(queue: JobQueue, pool, database_url) -> None:
+    import psycopg
+
+    user = await seed_user(pool)
+    dataset = await seed_dataset(pool, user)
+    bundle_id = uuid.uuid4()
+    async with pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO bundles (id, owner_id, total_jobs, request) VALUES (%s, %s, 150, '{}')", (bundle_id, user)
+        )
+    await queue.enqueue(user, [job_for(dataset)] * 150, bundle_id=bundle_id)
+    jobs = await queue.claim(uuid.uuid4(), 150)
+    listener = await psycopg.AsyncConnection.connect(database_url, autocommit=True)
+    await listener.execute("LISTEN backtest_jobs_finished")
+
+    await queue.complete([outcome(job) for job in jobs])
+
+    heard: set[str] = set()
+    async for note in listener.notifies(timeout=2.0):
+        heard.update(note.payload.split())
+        if len(heard) == 151:
+            break
+    await listener.close()
+    assert heard == {str(job.id) for job in jobs} | {str(bundle_id)}
