@@ -65,9 +65,11 @@ async def _seed(url: str, total_jobs: int, users: int) -> None:
     await pool.close()
 
 
-async def _drain(url: str, batch: int, start_at: float, separate_calls: bool) -> tuple[int, float, float, float]:
+async def _drain(
+    url: str, batch: int, start_at: float, separate_calls: bool, synchronous_commit: bool = True
+) -> tuple[int, float, float, float]:
     """Claim and complete until empty; returns (jobs, first claim, last completion, db seconds)."""
-    pool = await open_pool(url, min_size=1, max_size=1)
+    pool = await open_pool(url, min_size=1, max_size=1, synchronous_commit=synchronous_commit)
     queue = JobQueue(pool)
     worker = uuid.uuid4()
     done = 0
@@ -93,18 +95,28 @@ async def _drain(url: str, batch: int, start_at: float, separate_calls: bool) ->
     return done, first, last, db_seconds
 
 
-def _drain_process(url: str, batch: int, start_at: float, separate_calls: bool) -> tuple[int, float, float, float]:
-    return uvloop.run(_drain(url, batch, start_at, separate_calls))  # the loop the worker uses
+def _drain_process(
+    url: str, batch: int, start_at: float, separate_calls: bool, synchronous_commit: bool
+) -> tuple[int, float, float, float]:
+    return uvloop.run(_drain(url, batch, start_at, separate_calls, synchronous_commit))  # the worker's loop
 
 
 def run_throughput(
-    admin_url: str, template: str, jobs: int, batch: int, processes: int, separate_calls: bool
+    admin_url: str,
+    template: str,
+    jobs: int,
+    batch: int,
+    processes: int,
+    separate_calls: bool,
+    synchronous_commit: bool = True,
 ) -> tuple[float, float]:
     with fresh_database(admin_url, template) as url:
         asyncio.run(_seed(url, jobs, users=100))
         start_at = time.time() + 1.0
         with multiprocessing.get_context("spawn").Pool(processes) as pool:
-            results = pool.starmap(_drain_process, [(url, batch, start_at, separate_calls)] * processes)
+            results = pool.starmap(
+                _drain_process, [(url, batch, start_at, separate_calls, synchronous_commit)] * processes
+            )
     total = sum(r[0] for r in results)
     assert total == jobs, f"drained {total} of {jobs}"
     elapsed = max(r[2] for r in results) - min(r[1] for r in results)
@@ -195,12 +207,21 @@ def main(argv: list[str] | None = None) -> int:
         default="combined,separate",
         help="combined: complete_and_claim (one round trip per batch); separate: complete, then claim",
     )
+    parser.add_argument(
+        "--synchronous-commit",
+        choices=["on", "off"],
+        default="on",
+        help="the claimers' synchronous_commit (the worker's --synchronous-commit)",
+    )
     args = parser.parse_args(argv)
 
     with _server(args.database_url) as (admin, template):
         with psycopg.connect(admin) as conn:
             version = conn.execute("SHOW server_version").fetchone()
-        print(f"PostgreSQL {version[0] if version else '?'}; {args.jobs} no-op jobs per run; {args.runs} runs")
+        print(
+            f"PostgreSQL {version[0] if version else '?'}; {args.jobs} no-op jobs per run; {args.runs} runs; "
+            f"claimers' synchronous_commit {args.synchronous_commit}"
+        )
         header = f"{'mode':>9} {'batch':>5} {'procs':>5} {'min jobs/s':>11} {'median':>9} {'max':>9} {'db ms/job':>10}"
         print(header)
         for mode in args.modes.split(","):
@@ -209,7 +230,13 @@ def main(argv: list[str] | None = None) -> int:
                     rates, db_ms = [], []
                     for _ in range(args.runs):
                         rate, per_job = run_throughput(
-                            admin, template, args.jobs, batch, processes, separate_calls=mode == "separate"
+                            admin,
+                            template,
+                            args.jobs,
+                            batch,
+                            processes,
+                            separate_calls=mode == "separate",
+                            synchronous_commit=args.synchronous_commit == "on",
                         )
                         rates.append(rate)
                         db_ms.append(per_job)

@@ -42,6 +42,8 @@ class WorkerSettings:
     retry_backoff_cap: float = 300.0
     dataset_cache_bytes: int = 512 * 1024 * 1024
     log_level: str = "INFO"
+    #: "off" trades durability of the worker's own writes for speed (see db.pool.open_pool).
+    synchronous_commit: bool = True
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -68,6 +70,15 @@ class WorkerSettings:
             raise ValueError("log_level must be DEBUG, INFO, WARNING or ERROR")
         if self.dataset_cache_bytes < 0:
             raise ValueError("dataset_cache_bytes must not be negative")
+
+
+def _on_off(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("on", "true", "1", "yes"):
+        return True
+    if value in ("off", "false", "0", "no"):
+        return False
+    raise ValueError(f"expected on or off, got {text!r}")
 
 
 @dataclass(frozen=True)
@@ -113,6 +124,13 @@ _OPTIONS: dict[str, _Option] = {
         "per-process dataset cache size in MiB (512)",
     ),
     "log_level": _Option("--log-level", "BACKTEST_LOG_LEVEL", str.upper, "DEBUG, INFO, WARNING or ERROR (INFO)"),
+    "synchronous_commit": _Option(
+        "--synchronous-commit",
+        "BACKTEST_WORKER_SYNCHRONOUS_COMMIT",
+        _on_off,
+        "on|off: off lets the worker's commits skip the WAL flush; a database crash then re-runs "
+        "the last few jobs, never loses or double-writes one (on)",
+    ),
 }
 
 

@@ -159,6 +159,7 @@ class Worker:
                 max_size=s.concurrency + 4,
                 name="backtest-compute",
                 application_name=self._app_name,
+                synchronous_commit=s.synchronous_commit,
             ),
             give_up_after=retry_window,
         )

@@ -68,3 +68,10 @@ def test_dataset_cache_evicts_the_least_recently_used_beyond_its_byte_budget() -
 
     assert "b" not in cache and "a" in cache and "c" in cache
     assert cache.total_bytes == 2 * one
+
+
+def test_synchronous_commit_is_on_unless_turned_off() -> None:
+    url = {"BACKTEST_DATABASE_URL": "postgresql://localhost/db"}
+    assert parse_settings([], url).synchronous_commit is True
+    assert parse_settings(["--synchronous-commit", "off"], url).synchronous_commit is False
+    assert parse_settings([], {**url, "BACKTEST_WORKER_SYNCHRONOUS_COMMIT": "off"}).synchronous_commit is False
