@@ -78,14 +78,8 @@ def _claimed_job(row: Sequence[Any]) -> ClaimedJob:
     )
 
 
-def _outcome_params(outcomes: Sequence[JobOutcome]) -> dict[str, Any]:
-    return {
-        "ids": [o.lease.job_id for o in outcomes],
-        "tokens": [o.lease.token for o in outcomes],
-        "metrics": [_json(o.metrics) for o in outcomes],
-        "equity_curves": [_json(o.equity_curve) for o in outcomes],
-        "trades": [_json(o.trades) for o in outcomes],
-    }
+def _encoded(outcomes: Sequence[JobOutcome]) -> list[tuple[Lease, str, str, str]]:
+    return [(o.lease, _json(o.metrics), _json(o.equity_curve), _json(o.trades)) for o in outcomes]
 
 
 class JobQueue:
@@ -164,18 +158,7 @@ class JobQueue:
         self, outcomes: Sequence[JobOutcome], worker_id: uuid.UUID, limit: int
     ) -> tuple[dict[uuid.UUID, str], list[ClaimedJob]]:
         """Finish jobs (as ``complete``) and claim up to ``limit`` more in one round trip."""
-        rows = await self._fetchall(
-            queue_sql.COMPLETE_AND_CLAIM,
-            {
-                **_outcome_params(outcomes),
-                "worker_id": worker_id,
-                "limit": max(limit, 0),
-                "lease_seconds": self.settings.lease_seconds,
-            },
-        )
-        finished = {row[1]: row[2] for row in rows if row[0] == "finished"}
-        claimed = [_claimed_job((row[1], *row[3:])) for row in rows if row[0] == "claimed"]
-        return finished, claimed
+        return await self.complete_encoded_and_claim(_encoded(outcomes), worker_id, limit)
 
     async def heartbeat(self, worker_id: uuid.UUID, leases: Iterable[Lease]) -> HeartbeatReply:
         """Extend all leases of a worker in one statement; report lost and cancelled jobs."""
@@ -214,10 +197,7 @@ class JobQueue:
         A job missing from the answer was no longer held by that lease: its
         result was discarded.
         """
-        if not outcomes:
-            return {}
-        rows = await self._fetchall(queue_sql.COMPLETE, _outcome_params(outcomes))
-        return {row[0]: row[1] for row in rows}
+        return await self.complete_encoded(_encoded(outcomes))
 
     async def fail(self, lease: Lease, error: str, *, retry: bool) -> str | None:
         """Record a failed attempt, fenced: retried with backoff while attempts remain
