@@ -155,13 +155,17 @@ async def test_pending_limit_counts_exactly_when_cancelled_jobs_leave_gaps(queue
 
 
 async def test_one_users_concurrent_enqueues_get_distinct_fair_keys(queue: JobQueue, pool) -> None:
+    """Regression: simultaneous first enqueues of a user with nothing waiting reused the same keys."""
     import asyncio
 
     user = await seed_user(pool)
     dataset = await seed_dataset(pool, user)
 
-    await asyncio.gather(*(queue.enqueue(user, [job_for(dataset)] * 3) for _ in range(8)))
-
-    async with pool.connection() as conn:
-        cur = await conn.execute("SELECT count(DISTINCT fair_key), count(*) FROM backtest_jobs")
-        assert await cur.fetchone() == (24, 24)
+    for _ in range(3):  # each round starts with nothing of the user's waiting
+        ids = await asyncio.gather(*(queue.enqueue(user, [job_for(dataset)] * 3) for _ in range(8)))
+        async with pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT count(DISTINCT fair_key), count(*) FROM backtest_jobs WHERE status = 'pending'"
+            )
+            assert await cur.fetchone() == (24, 24)
+        await queue.cancel([job_id for batch in ids for job_id in batch])

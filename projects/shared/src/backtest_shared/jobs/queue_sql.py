@@ -91,15 +91,18 @@ WITH source AS (
         OR (SELECT count(*) FROM (SELECT 1 FROM backtest_jobs
                                    WHERE status = 'pending' AND owner_id = %(owner_id)s
                                    LIMIT %(max_pending)s::int + 1) AS counted)
-           + fc.n <= %(max_pending)s::int AS ok
+           + fc.n <= %(max_pending)s::int AS ok,
+           u.fair_tail AS tail_seen
       FROM users u, owner_pending op, fresh_count fc
      WHERE u.id = %(owner_id)s
 ), keys AS (
     -- Draw the batch's keys from the owner's counter. Its row lock serialises one
-    -- owner's concurrent enqueues and the update sees the latest counter, so their
-    -- keys never overlap. With nothing of the owner's waiting, start at the head.
+    -- owner's concurrent enqueues, and the update sees the latest counter (not this
+    -- statement's snapshot), so their keys never overlap. With nothing of the
+    -- owner's waiting, and no enqueue of theirs since the snapshot (the counter
+    -- unchanged), the batch starts at the queue's head.
     UPDATE users u
-       SET fair_tail = CASE WHEN op.oldest IS NULL THEN head.key
+       SET fair_tail = CASE WHEN op.oldest IS NULL AND u.fair_tail = a.tail_seen THEN head.key
                             ELSE greatest(u.fair_tail, head.key) END + fc.n
       FROM head, owner_pending op, fresh_count fc, allowed a
      WHERE u.id = %(owner_id)s AND a.ok AND fc.n > 0
