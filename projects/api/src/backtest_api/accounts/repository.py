@@ -12,6 +12,8 @@ from backtest_api.accounts.keys import display_prefix
 from backtest_api.accounts.keys import hash_api_key
 from backtest_api.accounts.keys import new_api_key
 from backtest_api.accounts.schemas import Principal
+from backtest_shared.accounts.store import CREATE_USER
+from backtest_shared.accounts.store import new_user
 from backtest_shared.db.urls import psycopg_url
 
 FIND_KEY_OWNER = """
@@ -19,11 +21,6 @@ SELECT u.id, u.name, u.role, u.max_pending_jobs
   FROM api_keys k
   JOIN users u ON u.id = k.user_id
  WHERE k.key_hash = %(key_hash)s AND k.revoked_at IS NULL
-"""
-
-CREATE_USER = """
-INSERT INTO users (id, name, role, max_running_jobs, max_pending_jobs)
-VALUES (%(id)s, %(name)s, %(role)s, %(max_running_jobs)s, %(max_pending_jobs)s)
 """
 
 FIND_USER = "SELECT id FROM users WHERE name = %(name)s"
@@ -61,18 +58,10 @@ def create_user(
     max_running_jobs: int | None = None,
     max_pending_jobs: int | None = None,
 ) -> uuid.UUID:
-    user_id = uuid.uuid4()
+    user = new_user(name, role=role, max_running_jobs=max_running_jobs, max_pending_jobs=max_pending_jobs)
     with psycopg.connect(psycopg_url(database_url), autocommit=True) as conn:
-        conn.execute(
-            CREATE_USER,
-            {
-                "id": user_id,
-                "name": name,
-                "role": role,
-                "max_running_jobs": max_running_jobs,
-                "max_pending_jobs": max_pending_jobs,
-            },
-        )
+        conn.execute(CREATE_USER, user)
+    user_id: uuid.UUID = user["id"]
     return user_id
 
 
