@@ -315,10 +315,8 @@ class JobQueue:
         Raises ``PendingLimitExceededError`` (nothing written) when the jobs that
         need a run would exceed ``max_pending``.
         """
-        if not jobs:
-            return [], {}
         ids = list(job_ids) if job_ids is not None else [uuid.uuid4() for _ in jobs]
-        params = self._reusing_params(
+        params = self._reusing_params(  # validates the options, even for no jobs
             owner_id,
             jobs,
             ids,
@@ -329,6 +327,8 @@ class JobQueue:
             max_pending=max_pending,
             reuse=reuse,
         )
+        if not jobs:
+            return [], {}
         rows = await self._fetchall(queue_sql.ENQUEUE, params)
         return ids, self._reused(rows[0], max_pending)
 
