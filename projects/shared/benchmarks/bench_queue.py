@@ -12,6 +12,13 @@ case runs 3 times on a fresh database; jobs/s is reported as min/median/max.
 "db ms/job" is the time spent waiting on the claim and complete statements
 (client-observed round trips on loopback) divided by jobs.
 
+Reference: mode "minimal" drains the same number of rows through a bare SKIP
+LOCKED loop (one table, a partial index on pending rows, claim = UPDATE ...
+WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED), complete = UPDATE by id; no
+fairness, leases, fencing, results or notifications), in the same harness. The
+machines are shared and their speed varies from hour to hour, so the queue's
+figures are best read against this reference measured in the same run.
+
 Latency: with the queue idle, a claimer waits on LISTEN; a producer enqueues one
 job at a time; pickup = claim returned minus enqueue started (p50/p99).
 """
@@ -95,9 +102,56 @@ async def _drain(
     return done, first, last, db_seconds
 
 
+MINIMAL_SCHEMA = """
+CREATE TABLE minimal_jobs (id bigserial PRIMARY KEY, status text NOT NULL DEFAULT 'pending', payload jsonb NOT NULL);
+CREATE INDEX minimal_jobs_pending_idx ON minimal_jobs (id) WHERE status = 'pending';
+"""
+MINIMAL_CLAIM = """
+UPDATE minimal_jobs SET status = 'running'
+ WHERE id IN (SELECT id FROM minimal_jobs WHERE status = 'pending' ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
+RETURNING id, payload
+"""
+MINIMAL_COMPLETE = "UPDATE minimal_jobs SET status = 'done' WHERE id = ANY(%(ids)s)"
+
+
+async def _seed_minimal(url: str, total_jobs: int) -> None:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await conn.execute(MINIMAL_SCHEMA)
+        payload = '{"strategy": {"kind": "sma_cross", "fast": 10, "slow": 50}}'
+        await conn.execute(
+            "INSERT INTO minimal_jobs (payload) SELECT %s::jsonb FROM generate_series(1, %s)", (payload, total_jobs)
+        )
+        await conn.execute("VACUUM ANALYZE minimal_jobs")
+
+
+async def _drain_minimal(url: str, batch: int, start_at: float) -> tuple[int, float, float, float]:
+    """The reference loop: claim a batch, mark it done, until empty."""
+    pool = await open_pool(url, min_size=1, max_size=1)
+    done = 0
+    db_seconds = 0.0
+    while time.time() < start_at:
+        await asyncio.sleep(0.001)
+    first = time.perf_counter()
+    async with pool.connection() as conn:
+        while True:
+            t0 = time.perf_counter()
+            rows = await (await conn.execute(MINIMAL_CLAIM, {"limit": batch})).fetchall()
+            if not rows:
+                db_seconds += time.perf_counter() - t0
+                break
+            await conn.execute(MINIMAL_COMPLETE, {"ids": [row[0] for row in rows]})
+            db_seconds += time.perf_counter() - t0
+            done += len(rows)
+    last = time.perf_counter()
+    await pool.close()
+    return done, first, last, db_seconds
+
+
 def _drain_process(
-    url: str, batch: int, start_at: float, separate_calls: bool, synchronous_commit: bool
+    url: str, batch: int, start_at: float, separate_calls: bool, synchronous_commit: bool, minimal: bool
 ) -> tuple[int, float, float, float]:
+    if minimal:
+        return uvloop.run(_drain_minimal(url, batch, start_at))
     return uvloop.run(_drain(url, batch, start_at, separate_calls, synchronous_commit))  # the worker's loop
 
 
@@ -109,13 +163,14 @@ def run_throughput(
     processes: int,
     separate_calls: bool,
     synchronous_commit: bool = True,
+    minimal: bool = False,
 ) -> tuple[float, float]:
     with fresh_database(admin_url, template) as url:
-        asyncio.run(_seed(url, jobs, users=100))
+        asyncio.run(_seed_minimal(url, jobs) if minimal else _seed(url, jobs, users=100))
         start_at = time.time() + 1.0
         with multiprocessing.get_context("spawn").Pool(processes) as pool:
             results = pool.starmap(
-                _drain_process, [(url, batch, start_at, separate_calls, synchronous_commit)] * processes
+                _drain_process, [(url, batch, start_at, separate_calls, synchronous_commit, minimal)] * processes
             )
     total = sum(r[0] for r in results)
     assert total == jobs, f"drained {total} of {jobs}"
@@ -204,8 +259,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-samples", type=int, default=300)
     parser.add_argument(
         "--modes",
-        default="combined,separate",
-        help="combined: complete_and_claim (one round trip per batch); separate: complete, then claim",
+        default="minimal,combined,separate",
+        help=(
+            "combined: complete_and_claim (one round trip per batch); separate: complete, then claim; "
+            "minimal: the bare SKIP LOCKED reference loop"
+        ),
     )
     parser.add_argument(
         "--synchronous-commit",
@@ -237,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
                             processes,
                             separate_calls=mode == "separate",
                             synchronous_commit=args.synchronous_commit == "on",
+                            minimal=mode == "minimal",
                         )
                         rates.append(rate)
                         db_ms.append(per_job)

@@ -28,7 +28,11 @@ Notifications
     ``backtest_jobs_pending`` (no payload) fires when jobs become claimable;
     ``backtest_jobs_cancel`` (payload: job id) when a running job is asked to
     stop; ``backtest_jobs_finished`` (payload: space-separated job and bundle ids)
-    when jobs reach a final state, for long-polling clients.
+    when jobs reach a final state, for long-polling clients. They are sent by
+    ``NOTIFY`` below, in a statement of their own right after the change commits
+    (see ``notifier``): a transaction that notifies holds PostgreSQL's global
+    notify lock until its commit is flushed, which serialises every notifying
+    commit of the cluster.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ _BACKOFF_SECONDS: Final = (
     "least(%(backoff_cap)s::float8, %(backoff_base)s::float8 * power(2, greatest(j.attempts - 1, 0)))"
 )
 
-#: Insert jobs in one statement and wake the workers. A job whose ``config_hash``
+#: Insert jobs in one statement (the caller then wakes the workers). A job whose ``config_hash``
 #: matches a succeeded job (when ``reuse`` is true) is inserted already
 #: 'succeeded', with ``reused_from`` set and the earlier result copied; only the
 #: others are queued and count towards ``max_pending``. All or nothing: when the
@@ -134,8 +138,7 @@ WITH source AS (
 SELECT coalesce((SELECT a.ok FROM allowed a), false),
        (SELECT count(*) FROM queued) AS queued,
        ARRAY(SELECT r.id FROM reused r ORDER BY r.id) AS reused_ids,
-       ARRAY(SELECT r.reused_from FROM reused r ORDER BY r.id) AS reused_sources,
-       CASE WHEN EXISTS (SELECT 1 FROM queued) THEN pg_notify('backtest_jobs_pending', '') END
+       ARRAY(SELECT r.reused_from FROM reused r ORDER BY r.id) AS reused_sources
 """
 
 INSERT_BUNDLE: Final = """
@@ -230,28 +233,19 @@ finished AS (
       FROM unnest(%(ids)s::uuid[], %(metrics)b::jsonb[], %(equity_curves)b::json[],
                   %(trades)b::json[]) AS r(id, metrics, equity_curve, trades)
       JOIN finished f ON f.id = r.id AND f.status = 'succeeded'
-), notified AS (
-    -- One notification per 100 ids (job and bundle ids, space-separated), not one
-    -- per job: notifying each of 100 jobs cost a quarter of this statement.
-    SELECT count(pg_notify('backtest_jobs_finished', keys))
-      FROM (SELECT string_agg(k.key, ' ') AS keys
-              FROM (SELECT key, (row_number() OVER () - 1) / 100 AS chunk
-                      FROM (SELECT DISTINCT unnest(ARRAY[f.id::text, f.bundle_id::text]) AS key
-                              FROM finished f) AS distinct_keys
-                     WHERE key IS NOT NULL) AS k
-             GROUP BY k.chunk) AS chunks
 )"""
 
-COMPLETE: Final = f"WITH {_COMPLETE_CTES}\nSELECT f.id, f.status FROM finished f, notified"
+COMPLETE: Final = f"WITH {_COMPLETE_CTES}\nSELECT f.id, f.status, f.bundle_id FROM finished f"
 
 #: A worker's usual step in one round trip: finish these jobs, claim the next
-#: ones. Rows are ('finished', id, status, NULL...) then ('claimed', id, NULL,
-#: lease_token, ...). Both halves see the same snapshot and touch disjoint rows.
+#: ones. Rows are ('finished', id, status, NULL, NULL, NULL, NULL, bundle_id, NULL...)
+#: then ('claimed', id, NULL, lease_token, ...). Both halves see the same snapshot
+#: and touch disjoint rows.
 COMPLETE_AND_CLAIM: Final = f"""
 WITH {_COMPLETE_CTES}, {_CLAIM_CTES}
-SELECT 'finished' AS kind, f.id, f.status, NULL::bigint, NULL::int, NULL::int, NULL::uuid, NULL::uuid,
+SELECT 'finished' AS kind, f.id, f.status, NULL::bigint, NULL::int, NULL::int, NULL::uuid, f.bundle_id,
        NULL::uuid, NULL::jsonb, NULL::int
-  FROM finished f, notified
+  FROM finished f
 UNION ALL
 SELECT 'claimed', c.id, NULL, c.lease_token, c.attempts, c.max_attempts, c.owner_id, c.bundle_id,
        c.dataset_id, c.config, c.timeout_seconds
@@ -276,11 +270,7 @@ WITH failed AS (
      WHERE j.id = %(id)s AND j.lease_token = %(token)s AND j.status = 'running'
     RETURNING j.id, j.status, j.bundle_id, j.run_after
 )
-SELECT f.id, f.status, f.run_after,
-       CASE WHEN f.status <> 'pending'
-            THEN pg_notify('backtest_jobs_finished', f.id::text || ' ' || coalesce(f.bundle_id::text, ''))
-       END
-  FROM failed f
+SELECT f.id, f.status, f.run_after, f.bundle_id FROM failed f
 """
 
 RELEASE: Final = """
@@ -295,9 +285,9 @@ WITH released AS (
            progress = 0
       FROM unnest(%(ids)s::uuid[], %(tokens)s::bigint[]) AS r(id, token)
      WHERE j.id = r.id AND j.lease_token = r.token AND j.status = 'running'
-    RETURNING j.id, j.status
+    RETURNING j.id, j.status, j.bundle_id
 )
-SELECT id, status, pg_notify('backtest_jobs_pending', '') FROM released
+SELECT id, status, bundle_id FROM released
 """
 
 REAP_EXPIRED: Final = f"""
@@ -327,11 +317,7 @@ WITH expired AS (
      WHERE j.id = expired.id
     RETURNING j.id, j.status, j.bundle_id
 )
-SELECT r.id, r.status,
-       CASE WHEN r.status = 'pending' THEN pg_notify('backtest_jobs_pending', '')
-            ELSE pg_notify('backtest_jobs_finished', r.id::text || ' ' || coalesce(r.bundle_id::text, ''))
-       END
-  FROM reaped r
+SELECT r.id, r.status, r.bundle_id FROM reaped r
 """
 
 _CANCEL_TEMPLATE: Final = """
@@ -345,15 +331,21 @@ WITH cancelled AS (
        AND (%(owner_id)s::uuid IS NULL OR j.owner_id = %(owner_id)s::uuid)
     RETURNING j.id, j.status, j.bundle_id
 )
-SELECT c.id, c.status,
-       CASE WHEN c.status = 'running' THEN pg_notify('backtest_jobs_cancel', c.id::text)
-            ELSE pg_notify('backtest_jobs_finished', c.id::text || ' ' || coalesce(c.bundle_id::text, ''))
-       END
-  FROM cancelled c
+SELECT c.id, c.status, c.bundle_id FROM cancelled c
 """
 
 CANCEL_JOBS: Final = _CANCEL_TEMPLATE.format(selector="j.id = ANY(%(ids)s::uuid[])")
 CANCEL_BUNDLE: Final = _CANCEL_TEMPLATE.format(selector="j.bundle_id = %(bundle_id)s")
+
+#: The queue's notifications in one statement of their own, sent right after the
+#: changes they announce committed. ``finished`` holds payloads of space-separated
+#: job and bundle ids (up to 100 ids each, well under the 8,000-byte limit);
+#: ``cancel`` holds job ids.
+NOTIFY: Final = """
+SELECT CASE WHEN %(pending)s THEN pg_notify('backtest_jobs_pending', '') END,
+       (SELECT count(pg_notify('backtest_jobs_finished', k)) FROM unnest(%(finished)s::text[]) AS k),
+       (SELECT count(pg_notify('backtest_jobs_cancel', k)) FROM unnest(%(cancel)s::text[]) AS k)
+"""
 
 GET_JOB: Final = """
 SELECT id, owner_id, bundle_id, dataset_id, priority, config, config_hash, status, attempts,

@@ -26,6 +26,8 @@ from backtest_shared.jobs.models import Lease
 from backtest_shared.jobs.models import QueuedJob
 from backtest_shared.jobs.models import StoredResult
 from backtest_shared.jobs.models import WorkerInfo
+from backtest_shared.jobs.notifier import JobNotifier
+from backtest_shared.jobs.notifier import finished_keys
 
 _json_encoder = msgspec.json.Encoder()
 
@@ -88,6 +90,7 @@ class JobQueue:
     def __init__(self, pool: AsyncConnectionPool[Any], settings: QueueSettings | None = None) -> None:
         self._pool = pool
         self.settings = settings or QueueSettings()
+        self._notifier = JobNotifier(pool)
 
     def _backoff(self) -> dict[str, float]:
         return {
@@ -136,10 +139,17 @@ class JobQueue:
     async def cancel(self, job_ids: Sequence[uuid.UUID], *, owner_id: uuid.UUID | None = None) -> dict[uuid.UUID, str]:
         """Cancel pending jobs now and flag running ones; returns id -> status after."""
         rows = await self._fetchall(queue_sql.CANCEL_JOBS, {"ids": list(job_ids), "owner_id": owner_id})
-        return {row[0]: row[1] for row in rows}
+        return await self._cancelled(rows)
 
     async def cancel_bundle(self, bundle_id: uuid.UUID, *, owner_id: uuid.UUID | None = None) -> dict[uuid.UUID, str]:
         rows = await self._fetchall(queue_sql.CANCEL_BUNDLE, {"bundle_id": bundle_id, "owner_id": owner_id})
+        return await self._cancelled(rows)
+
+    async def _cancelled(self, rows: Sequence[tuple[Any, ...]]) -> dict[uuid.UUID, str]:
+        await self._notifier.notify(
+            finished=finished_keys(row for row in rows if row[1] != "running"),
+            cancel=[str(row[0]) for row in rows if row[1] == "running"],
+        )
         return {row[0]: row[1] for row in rows}
 
     # -- workers ---------------------------------------------------------
@@ -206,7 +216,11 @@ class JobQueue:
             queue_sql.FAIL,
             {"id": lease.job_id, "token": lease.token, "error": error[:4000], "retry": retry, **self._backoff()},
         )
-        return rows[0][1] if rows else None
+        if not rows:
+            return None
+        if rows[0][1] != "pending":
+            await self._notifier.notify(finished=finished_keys([(rows[0][0], rows[0][1], rows[0][3])]))
+        return str(rows[0][1])
 
     async def release(self, leases: Sequence[Lease]) -> dict[uuid.UUID, str]:
         """Hand jobs back without burning an attempt (graceful shutdown)."""
@@ -216,11 +230,19 @@ class JobQueue:
             queue_sql.RELEASE,
             {"ids": [lease.job_id for lease in leases], "tokens": [lease.token for lease in leases]},
         )
-        return {row[0]: row[1] for row in rows}
+        return await self._returned(rows)
 
     async def reap_expired(self, limit: int = 1000) -> dict[uuid.UUID, str]:
         """Return jobs whose lease expired to the queue (with backoff), or fail them."""
         rows = await self._fetchall(queue_sql.REAP_EXPIRED, {"limit": limit, **self._backoff()})
+        return await self._returned(rows)
+
+    async def _returned(self, rows: Sequence[tuple[Any, ...]]) -> dict[uuid.UUID, str]:
+        """Announce jobs handed back (claimable again) or finished by a release or the reaper."""
+        await self._notifier.notify(
+            pending=any(row[1] == "pending" for row in rows),
+            finished=finished_keys(row for row in rows if row[1] != "pending"),
+        )
         return {row[0]: row[1] for row in rows}
 
     # -- worker registry -------------------------------------------------
@@ -330,7 +352,10 @@ class JobQueue:
         if not jobs:
             return [], {}
         rows = await self._fetchall(queue_sql.ENQUEUE, params)
-        return ids, self._reused(rows[0], max_pending)
+        reused = self._reused(rows[0], max_pending)
+        if rows[0][1]:
+            await self._notifier.notify(pending=True)
+        return ids, reused
 
     async def create_bundle(
         self,
@@ -374,6 +399,8 @@ class JobQueue:
             row = await cur.fetchone()
             assert row is not None
             reused = self._reused(row, max_pending)
+        if row[1]:
+            await self._notifier.notify(pending=True)
         return ids, reused
 
     # -- compute worker: results already encoded -------------------------
@@ -388,6 +415,7 @@ class JobQueue:
         if not results:
             return {}
         rows = await self._fetchall(queue_sql.COMPLETE, self._encoded_outcome_params(results))
+        await self._notifier.notify(finished=finished_keys(rows))
         return {row[0]: row[1] for row in rows}
 
     async def complete_encoded_and_claim(
@@ -403,9 +431,11 @@ class JobQueue:
                 "lease_seconds": self.settings.lease_seconds,
             },
         )
-        finished = {row[1]: row[2] for row in rows if row[0] == "finished"}
+        finished_rows = [(row[1], row[2], row[7]) for row in rows if row[0] == "finished"]
         claimed = [_claimed_job((row[1], *row[3:])) for row in rows if row[0] == "claimed"]
-        return finished, claimed
+        if finished_rows:
+            await self._notifier.notify(finished=finished_keys(finished_rows))
+        return {row[0]: row[1] for row in finished_rows}, claimed
 
     @staticmethod
     def _encoded_outcome_params(results: Sequence[tuple[Lease, str, str, str]]) -> dict[str, Any]:

@@ -1,0 +1,96 @@
+"""The queue's notifications, sent after the changes they announce have committed.
+
+Why not ``pg_notify`` inside the statement that changes the jobs: a transaction
+that notifies takes PostgreSQL's global notify lock before it commits and holds
+it until its commit record is flushed to disk, so all notifying commits of the
+cluster queue behind one another's WAL flush. Measured here (16 connections,
+synchronous commit): 5,100 inserts/s alone, 1,600-2,400/s with a ``pg_notify``
+in the same statement. A notification in a statement of its own writes no WAL
+and costs what ``SELECT 1`` costs.
+
+Notifications are wake-up calls, not the source of truth: a worker also polls,
+and long-polling clients re-read the job on a timer, so a notification lost to a
+crash between the commit and its ``NOTIFY`` only delays them.
+
+Concurrent requests are coalesced: while one ``NOTIFY`` statement is on its way,
+later requests are merged into the next one, so a burst of enqueues wakes the
+workers with one or two notifications instead of one each.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from backtest_shared.jobs import queue_sql
+
+logger = logging.getLogger(__name__)
+
+#: Ids per ``backtest_jobs_finished`` payload: 100 ids of 36 characters stay well
+#: below PostgreSQL's 8,000-byte payload limit.
+IDS_PER_PAYLOAD = 100
+
+
+def finished_keys(rows: Iterable[Sequence[Any]]) -> list[str]:
+    """Payload ids for jobs that reached a final state: each job id, then each bundle id once.
+
+    ``rows`` are (job id, status, bundle id, ...) of jobs whose status is final.
+    """
+    keys: list[str] = []
+    bundles: dict[uuid.UUID, None] = {}
+    for row in rows:
+        keys.append(str(row[0]))
+        if row[2] is not None:
+            bundles[row[2]] = None
+    keys.extend(str(bundle) for bundle in bundles)
+    return keys
+
+
+class JobNotifier:
+    """Sends the pending, finished and cancel notifications, coalescing concurrent requests."""
+
+    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
+        self._pool = pool
+        self._pending = False
+        self._finished: list[str] = []
+        self._cancel: list[str] = []
+        self._sending = False
+
+    async def notify(
+        self, *, pending: bool = False, finished: Sequence[str] = (), cancel: Sequence[str] = ()
+    ) -> None:
+        """Announce committed changes: jobs became claimable, reached a final state, or should stop.
+
+        Returns once the notification is sent, or at once when a send is already
+        under way: that send's loop then carries this request in its next round.
+        Errors are logged, not raised: the change itself has committed.
+        """
+        self._pending = self._pending or pending
+        self._finished.extend(finished)
+        self._cancel.extend(cancel)
+        if self._sending or not (self._pending or self._finished or self._cancel):
+            return
+        self._sending = True
+        try:
+            while self._pending or self._finished or self._cancel:
+                params = {
+                    "pending": self._pending,
+                    "finished": [
+                        " ".join(self._finished[i : i + IDS_PER_PAYLOAD])
+                        for i in range(0, len(self._finished), IDS_PER_PAYLOAD)
+                    ],
+                    "cancel": self._cancel,
+                }
+                self._pending, self._finished, self._cancel = False, [], []
+                async with self._pool.connection() as conn:
+                    await conn.execute(queue_sql.NOTIFY, params)
+        except (psycopg.Error, OSError) as error:
+            logger.warning("queue notification not sent (pollers will catch up): %s", error)
+        finally:
+            self._sending = False

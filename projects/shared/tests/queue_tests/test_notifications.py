@@ -1,0 +1,109 @@
+"""The queue's notifications: sent after the change commits, with the ids listeners need."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import psycopg
+
+from backtest_shared.jobs import queue_sql
+from backtest_shared.jobs.models import JobOutcome
+from backtest_shared.jobs.models import Lease
+from backtest_shared.jobs.notifier import JobNotifier
+from backtest_shared.jobs.repository import JobQueue
+from backtest_testing.seed import job_for
+from backtest_testing.seed import seed_dataset
+from backtest_testing.seed import seed_user
+
+
+@asynccontextmanager
+async def listening(database_url: str) -> AsyncIterator[list[tuple[str, str]]]:
+    """Collect (channel, payload) of every queue notification while the block runs."""
+    received: list[tuple[str, str]] = []
+    conn = await psycopg.AsyncConnection.connect(database_url, autocommit=True)
+    for channel in (queue_sql.PENDING_CHANNEL, queue_sql.FINISHED_CHANNEL, queue_sql.CANCEL_CHANNEL):
+        await conn.execute(f"LISTEN {channel}")
+
+    async def collect() -> None:
+        async for notify in conn.notifies():
+            received.append((notify.channel, notify.payload))
+
+    task = asyncio.create_task(collect())
+    try:
+        yield received
+        await asyncio.sleep(0.2)  # let notifications sent at the end of the block arrive
+    finally:
+        task.cancel()
+        await conn.close()
+
+
+async def test_enqueue_wakes_listeners_and_the_job_is_claimable_when_they_wake(
+    queue: JobQueue, pool, database_url: str
+) -> None:
+    user = await seed_user(pool)
+    job = job_for(await seed_dataset(pool, user))
+    claimed_on_wake: list[int] = []
+    conn = await psycopg.AsyncConnection.connect(database_url, autocommit=True)
+    await conn.execute(f"LISTEN {queue_sql.PENDING_CHANNEL}")
+
+    async def claim_when_woken() -> None:
+        async for _ in conn.notifies():
+            claimed_on_wake.append(len(await queue.claim(uuid.uuid4(), 10)))
+            return
+
+    waiter = asyncio.create_task(claim_when_woken())
+    await queue.enqueue(user, [job])
+    await asyncio.wait_for(waiter, timeout=5)
+    await conn.close()
+
+    assert claimed_on_wake == [1]
+
+
+async def test_completing_jobs_announces_each_job_and_its_bundle_once(queue: JobQueue, pool, database_url: str) -> None:
+    user = await seed_user(pool)
+    dataset = await seed_dataset(pool, user)
+    bundle_id = uuid.uuid4()
+    async with pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO bundles (id, owner_id, total_jobs, request) VALUES (%s, %s, 3, '{}')", (bundle_id, user)
+        )
+    ids = await queue.enqueue(user, [job_for(dataset)] * 3, bundle_id=bundle_id)
+    jobs = await queue.claim(uuid.uuid4(), 3)
+
+    async with listening(database_url) as received:
+        await queue.complete(
+            [JobOutcome(lease=Lease(j.id, j.lease_token), metrics={}, equity_curve=[], trades=[]) for j in jobs]
+        )
+
+    finished = [payload for channel, payload in received if channel == queue_sql.FINISHED_CHANNEL]
+    announced = " ".join(finished).split()
+    assert sorted(announced) == sorted([str(i) for i in ids] + [str(bundle_id)])
+
+
+async def test_cancelling_tells_workers_of_running_jobs_and_waiters_of_pending_ones(
+    queue: JobQueue, pool, database_url: str
+) -> None:
+    user = await seed_user(pool)
+    dataset = await seed_dataset(pool, user)
+    first, second = await queue.enqueue(user, [job_for(dataset)] * 2)
+    [running] = await queue.claim(uuid.uuid4(), 1)
+    pending = second if running.id == first else first
+
+    async with listening(database_url) as received:
+        await queue.cancel([first, second])
+
+    assert (queue_sql.CANCEL_CHANNEL, str(running.id)) in received
+    assert (queue_sql.FINISHED_CHANNEL, str(pending)) in received
+
+
+async def test_requests_made_while_a_notification_is_being_sent_go_out_in_the_next_one(
+    pool, database_url: str
+) -> None:
+    notifier = JobNotifier(pool)
+    async with listening(database_url) as received:
+        await asyncio.gather(*(notifier.notify(finished=[f"job-{n}"]) for n in range(50)))
+
+    finished = [payload for channel, payload in received if channel == queue_sql.FINISHED_CHANNEL]
+    assert sorted(" ".join(finished).split()) == sorted(f"job-{n}" for n in range(50))
+    assert len(finished) < 50  # coalesced, not one notification per request

@@ -1,0 +1,49 @@
+"""Results have no foreign key to their job; a trigger deletes them with the job."""
+
+import uuid
+
+from backtest_shared.datasets.store import DatasetInfo
+from backtest_shared.jobs.models import JobOutcome
+from backtest_shared.jobs.models import Lease
+from backtest_shared.jobs.repository import JobQueue
+from backtest_testing.seed import job_for
+from backtest_testing.seed import seed_dataset
+from backtest_testing.seed import seed_user
+
+
+async def _finished_job(queue: JobQueue, user: uuid.UUID, dataset: DatasetInfo) -> uuid.UUID:
+    [job_id] = await queue.enqueue(user, [job_for(dataset)])
+    [job] = await queue.claim(uuid.uuid4(), 1)
+    lease = Lease(job.id, job.lease_token)
+    await queue.complete([JobOutcome(lease=lease, metrics={"x": 1}, equity_curve=[], trades=[])])
+    assert await queue.get_result(job_id) is not None
+    return job_id
+
+
+async def _result_count(pool) -> int:
+    async with pool.connection() as conn:
+        row = await (await conn.execute("SELECT count(*) FROM job_results")).fetchone()
+    return int(row[0])
+
+
+async def test_deleting_a_job_deletes_its_result(queue: JobQueue, pool) -> None:
+    user = await seed_user(pool)
+    job_id = await _finished_job(queue, user, await seed_dataset(pool, user))
+
+    async with pool.connection() as conn:
+        await conn.execute("DELETE FROM backtest_jobs WHERE id = %s", (job_id,))
+
+    assert await queue.get_result(job_id) is None
+
+
+async def test_deleting_a_user_deletes_the_results_of_their_jobs_and_no_others(queue: JobQueue, pool) -> None:
+    leaving = await seed_user(pool)
+    staying = await seed_user(pool)
+    await _finished_job(queue, leaving, await seed_dataset(pool, leaving))
+    kept = await _finished_job(queue, staying, await seed_dataset(pool, staying))
+
+    async with pool.connection() as conn:
+        await conn.execute("DELETE FROM users WHERE id = %s", (leaving,))
+
+    assert await _result_count(pool) == 1
+    assert await queue.get_result(kept) is not None
