@@ -53,7 +53,12 @@ LEASE_TOKEN_SEQUENCE.metadata = Base.metadata
 
 class User(Base):
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint("role IN ('user', 'admin')", name="users_role_check"),)
+    __table_args__ = (
+        CheckConstraint("role IN ('user', 'admin')", name="users_role_check"),
+        # Users with a running cap: every claim asks whether any exists (one probe
+        # of this usually empty index instead of a scan of all users).
+        Index("users_capped_idx", "id", postgresql_where=text("max_running_jobs IS NOT NULL")),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     name: Mapped[str] = mapped_column(Text, unique=True)
