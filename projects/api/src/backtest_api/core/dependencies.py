@@ -13,7 +13,13 @@ from backtest_api.core.state import Services
 from backtest_api.core.state import provide_services
 
 
-def provide_user(request: Request[Principal, Any, Any]) -> Principal:
+def provide_user(request: Request[Principal, Any, Any], services: Services) -> Principal:
+    """The authenticated caller.
+
+    It names ``services`` only so that Litestar resolves the two one after the
+    other: dependencies of one level are resolved concurrently in an anyio task
+    group, which cost about 5% of a submit's CPU for two attribute lookups.
+    """
     return request.user
 
 
