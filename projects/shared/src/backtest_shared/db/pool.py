@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 from psycopg import AsyncConnection
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import set_json_dumps
 from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
@@ -43,14 +44,19 @@ async def open_pool(
     back, a lost completion is re-run after its lease, and fencing keeps every
     result written once. Enqueues (the API) always commit synchronously.
     """
-    options = "" if synchronous_commit else "-c synchronous_commit=off"
+    conninfo = psycopg_url(url)
+    kwargs: dict[str, Any] = {"autocommit": True, "application_name": application_name}
+    if not synchronous_commit:
+        # Added to the URL's own options (``?options=-c ...``), which must survive.
+        url_options = conninfo_to_dict(conninfo).get("options") or ""
+        kwargs["options"] = f"{url_options} -c synchronous_commit=off".strip()
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-        psycopg_url(url),
+        conninfo,
         min_size=min_size,
         max_size=max_size,
         name=name,
         open=False,
-        kwargs={"autocommit": True, "application_name": application_name, "options": options},
+        kwargs=kwargs,
         configure=configure_connection,
         # Broken connections (server restart) are discarded when returned; checking
         # them on checkout as well doubles the cost of a one-statement call.
