@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,6 +31,7 @@ from backtest_api.core.ratelimit import RateLimiter
 from backtest_api.core.state import Services
 from backtest_api.datasets.controllers import DatasetController
 from backtest_api.idempotency.middleware import idempotency_middleware
+from backtest_api.idempotency.purger import purge_periodically
 from backtest_api.ops.controllers import HealthController
 from backtest_api.ops.controllers import MetricsController
 from backtest_api.ops.controllers import QueueController
@@ -68,7 +71,17 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
                 head_revision=head_revision(),
             )
             app.state.pending_limit_retry_after = settings.pending_limit_retry_after
-            yield
+            purger = asyncio.create_task(
+                purge_periodically(
+                    pool, settings.idempotency_ttl_seconds, min(600.0, settings.idempotency_ttl_seconds / 4)
+                )
+            )
+            try:
+                yield
+            finally:
+                purger.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await purger
         finally:
             await listener.stop()
             await pool.close()

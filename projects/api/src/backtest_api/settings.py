@@ -37,6 +37,8 @@ class Settings:
     max_dataset_bytes: int = 64 * 1024 * 1024
     #: Longest ``?wait=`` of a long-poll, in seconds.
     max_wait_seconds: float = 60.0
+    #: Seconds an Idempotency-Key's first answer is kept and replayed (then the key is new again).
+    idempotency_ttl_seconds: float = 86_400.0
     #: Seconds an authenticated key stays cached in-process (revocation takes this long to apply).
     auth_cache_seconds: float = 10.0
     #: A worker whose heartbeat is older than this is reported dead.

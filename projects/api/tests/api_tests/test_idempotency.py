@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from api_tests.helpers import backtest_request
 from api_tests.helpers import upload_dataset
+from backtest_api.idempotency import repository
 
 
 async def _count_backtests(client, caller) -> int:
@@ -70,3 +71,43 @@ async def test_dataset_uploads_are_idempotent_too(client, alice):
 
     assert first.json()["id"] == retry.json()["id"]
     assert len((await client.get("/api/v1/datasets", headers=alice.headers)).json()["items"]) == 1
+
+
+async def _age_records(pool, seconds: int) -> None:
+    async with pool.connection() as conn:
+        await conn.execute(
+            "UPDATE idempotency_records SET created_at = now() - %s * interval '1 second'", (seconds,)
+        )
+
+
+async def test_a_key_past_its_retention_period_is_new_again(client, alice, pool):
+    dataset_id = await upload_dataset(client, alice.headers)
+    headers = {**alice.headers, "Idempotency-Key": "submit-old"}
+    first = await client.post("/api/v1/backtests", json=backtest_request(dataset_id), headers=headers)
+    await _age_records(pool, 86_400 + 60)
+
+    again = await client.post("/api/v1/backtests", json=backtest_request(dataset_id), headers=headers)
+
+    assert again.status_code == 202
+    assert "idempotent-replayed" not in again.headers
+    assert again.json()["id"] != first.json()["id"]
+    assert await _count_backtests(client, alice) == 2
+
+
+async def test_the_purge_deletes_expired_records_and_keeps_live_ones(client, alice, pool):
+    dataset_id = await upload_dataset(client, alice.headers)
+    for key in ("old-1", "old-2"):
+        await client.post(
+            "/api/v1/backtests", json=backtest_request(dataset_id), headers={**alice.headers, "Idempotency-Key": key}
+        )
+    await _age_records(pool, 90_000)
+    await client.post(
+        "/api/v1/backtests", json=backtest_request(dataset_id), headers={**alice.headers, "Idempotency-Key": "fresh"}
+    )
+
+    deleted = await repository.purge_expired(pool, ttl_seconds=86_400, batch=1)
+
+    async with pool.connection() as conn:
+        keys = await (await conn.execute("SELECT key FROM idempotency_records")).fetchall()
+    assert deleted == 2
+    assert keys == [("fresh",)]

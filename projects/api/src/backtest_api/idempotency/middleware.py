@@ -1,6 +1,7 @@
 """``Idempotency-Key`` on POST: a retried request gets the first answer and creates nothing new.
 
 The first request with a key reserves it, runs, and stores its answer if it succeeded (2xx);
+records are kept for ``idempotency_ttl_seconds`` (24 hours by default), then the key is new again;
 a failed request (4xx/5xx) created nothing and releases the key, so a corrected retry runs.
 The same key with a different request (method, path, query or body) answers 422; while the
 first request is still running, a retry answers 409 with ``Retry-After``.
@@ -90,7 +91,7 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
             return
         request_hash = _request_hash(scope, body)
         pool = services.pool
-        if not await repository.reserve(pool, user.id, key, request_hash):
+        if not await repository.reserve(pool, user.id, key, request_hash, services.settings.idempotency_ttl_seconds):
             await _answer_from_record(pool, user.id, key, request_hash, send)
             return
         await _run_and_store(app, scope, _replay(messages, receive), send, pool, user.id, key)

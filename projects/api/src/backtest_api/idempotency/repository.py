@@ -9,15 +9,27 @@ import msgspec
 from psycopg_pool import AsyncConnectionPool
 
 #: status_code 0 marks a request still being processed. A reservation left by a
-#: crashed request is taken over after five minutes.
+#: crashed request is taken over after five minutes, any record after the
+#: retention period (``ttl`` seconds): the key is then new again.
 RESERVE = """
 INSERT INTO idempotency_records (user_id, key, request_hash, status_code, response_body)
 VALUES (%(user_id)s, %(key)s, %(request_hash)s, 0, '')
 ON CONFLICT (user_id, key) DO UPDATE
-   SET request_hash = EXCLUDED.request_hash, created_at = now()
- WHERE idempotency_records.status_code = 0
-   AND idempotency_records.created_at < now() - interval '5 minutes'
+   SET request_hash = EXCLUDED.request_hash, status_code = 0, response_body = '', headers = '{}'::jsonb,
+       created_at = now()
+ WHERE (idempotency_records.status_code = 0 AND idempotency_records.created_at < now() - interval '5 minutes')
+    OR idempotency_records.created_at < now() - %(ttl)s * interval '1 second'
 RETURNING 1
+"""
+
+#: Delete up to ``limit`` records older than the retention period (oldest first,
+#: through the created_at index).
+PURGE = """
+DELETE FROM idempotency_records
+ WHERE ctid = ANY(ARRAY(SELECT ctid FROM idempotency_records
+                         WHERE created_at < now() - %(ttl)s * interval '1 second'
+                         ORDER BY created_at
+                         LIMIT %(limit)s))
 """
 
 GET = """
@@ -41,10 +53,26 @@ class StoredResponse(msgspec.Struct, frozen=True):
     headers: dict[str, str]
 
 
-async def reserve(pool: AsyncConnectionPool[Any], user_id: uuid.UUID, key: str, request_hash: str) -> bool:
+async def reserve(
+    pool: AsyncConnectionPool[Any], user_id: uuid.UUID, key: str, request_hash: str, ttl_seconds: float
+) -> bool:
+    """Claim the key for this request; False when a live record already holds it."""
     async with pool.connection() as conn:
-        cur = await conn.execute(RESERVE, {"user_id": user_id, "key": key, "request_hash": request_hash})
+        cur = await conn.execute(
+            RESERVE, {"user_id": user_id, "key": key, "request_hash": request_hash, "ttl": ttl_seconds}
+        )
         return await cur.fetchone() is not None
+
+
+async def purge_expired(pool: AsyncConnectionPool[Any], ttl_seconds: float, batch: int = 10_000) -> int:
+    """Delete records older than the retention period, a batch per statement; returns how many."""
+    deleted = 0
+    while True:
+        async with pool.connection() as conn:
+            cur = await conn.execute(PURGE, {"ttl": ttl_seconds, "limit": batch})
+            deleted += cur.rowcount
+        if cur.rowcount < batch:
+            return deleted
 
 
 async def get(pool: AsyncConnectionPool[Any], user_id: uuid.UUID, key: str) -> StoredResponse | None:

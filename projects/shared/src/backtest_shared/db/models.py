@@ -238,6 +238,8 @@ class IdempotencyRecord(Base):
     """The first response to a POST carrying an ``Idempotency-Key``."""
 
     __tablename__ = "idempotency_records"
+    # The API purges records past their retention period, oldest first.
+    __table_args__ = (Index("idempotency_records_created_idx", "created_at"),)
 
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(Text, primary_key=True)

@@ -1,0 +1,26 @@
+"""Deletes idempotency records past their retention period, in the background of each API process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from backtest_api.idempotency import repository
+
+logger = logging.getLogger(__name__)
+
+
+async def purge_periodically(pool: AsyncConnectionPool[Any], ttl_seconds: float, interval_seconds: float) -> None:
+    """Run until cancelled. Every API process runs one; concurrent purges delete disjoint or no rows."""
+    while True:
+        try:
+            deleted = await repository.purge_expired(pool, ttl_seconds)
+            if deleted:
+                logger.info("purged %d expired idempotency records", deleted)
+        except (psycopg.Error, OSError) as error:  # the database is away: try again next round
+            logger.warning("idempotency purge failed: %s", error)
+        await asyncio.sleep(interval_seconds)
