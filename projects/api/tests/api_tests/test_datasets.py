@@ -5,6 +5,7 @@ import pytest
 from api_tests.helpers import backtest_request
 from api_tests.helpers import csv_bytes
 from api_tests.helpers import upload_dataset
+from backtest_api.datasets import services as dataset_services
 from backtest_shared.engine import synthetic_ohlcv
 from backtest_shared.engine import to_parquet_bytes
 
@@ -103,3 +104,16 @@ async def test_another_users_dataset_cannot_be_deleted(client, alice, bob):
     dataset_id = await upload_dataset(client, alice.headers)
 
     assert (await client.delete(f"/api/v1/datasets/{dataset_id}", headers=bob.headers)).status_code == 404
+
+
+async def test_the_dataset_cache_stays_bounded_and_submits_still_find_evicted_datasets(client, alice, monkeypatch):
+    monkeypatch.setattr(dataset_services, "MAX_CACHED_DATASETS", 2)
+    first, second, third = [await upload_dataset(client, alice.headers) for _ in range(3)]
+
+    submitted = [
+        await client.post("/api/v1/backtests", json=backtest_request(dataset), headers=alice.headers)
+        for dataset in (first, second, third)
+    ]
+
+    assert [response.status_code for response in submitted] == [202, 202, 202]
+    assert len(client.app.state.services.dataset_cache) <= 2

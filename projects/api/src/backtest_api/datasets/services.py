@@ -19,6 +19,10 @@ from backtest_shared.engine import EngineValidationError
 from backtest_shared.engine import load_csv
 from backtest_shared.engine import load_parquet
 
+#: Datasets whose (owner, content hash) an API process keeps in memory; datasets never
+#: change, so entries never go stale, but the number of datasets has no bound.
+MAX_CACHED_DATASETS = 100_000
+
 PARQUET_MAGIC = b"PAR1"
 FORMATS = ("csv", "parquet")
 
@@ -49,7 +53,7 @@ def parse_ohlcv(body: bytes, file_format: str) -> OHLCV:
 async def upload(services: Services, user: Principal, name: str, body: bytes, file_format: str) -> Dataset:
     data = await anyio.to_thread.run_sync(parse_ohlcv, body, file_format)
     stored = await insert_dataset(services.pool, user.id, name, data)
-    services.dataset_cache[stored.id] = (stored.owner_id, stored.content_hash)
+    _remember(services, stored.id, (stored.owner_id, stored.content_hash))
     return Dataset(
         id=stored.id,
         name=stored.name,
@@ -76,6 +80,13 @@ async def delete(services: Services, user: Principal, dataset_id: uuid.UUID) -> 
     services.dataset_cache.pop(dataset_id, None)
 
 
+def _remember(services: Services, dataset_id: uuid.UUID, identity: tuple[uuid.UUID, str]) -> None:
+    """Cache a dataset's identity; a full cache starts over (cheaper than LRU bookkeeping per submit)."""
+    if len(services.dataset_cache) >= MAX_CACHED_DATASETS:
+        services.dataset_cache.clear()
+    services.dataset_cache[dataset_id] = identity
+
+
 async def content_hash_for_job(services: Services, user: Principal, dataset_id: uuid.UUID) -> str:
     """The content hash of a dataset the caller may run jobs on (their own; any, for admins)."""
     identity = services.dataset_cache.get(dataset_id)
@@ -83,7 +94,8 @@ async def content_hash_for_job(services: Services, user: Principal, dataset_id: 
         found = await repository.dataset_identity(services.pool, dataset_id)
         if found is None:
             raise NotFoundError("dataset", dataset_id, field="dataset_id")
-        identity = services.dataset_cache[dataset_id] = found
+        identity = found
+        _remember(services, dataset_id, found)
     owner_id, content_hash = identity
     if owner_id != user.id and not user.is_admin:
         raise NotFoundError("dataset", dataset_id, field="dataset_id")
