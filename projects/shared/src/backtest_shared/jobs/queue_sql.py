@@ -278,41 +278,35 @@ SELECT 'claimed', c.id, NULL, c.lease_token, c.attempts, c.max_attempts, c.owner
 """)
 
 FAIL: Final = _compact(f"""
-WITH failed AS (
-    UPDATE backtest_jobs j
-       SET status = CASE WHEN j.cancel_requested THEN 'cancelled'
-                         WHEN %(retry)s AND j.attempts < j.max_attempts THEN 'pending'
-                         ELSE 'failed' END,
-           run_after = CASE WHEN %(retry)s AND j.attempts < j.max_attempts
-                            THEN now() + {_BACKOFF_SECONDS} * interval '1 second'
-                            ELSE j.run_after END,
-           finished_at = CASE WHEN j.cancel_requested OR NOT %(retry)s OR j.attempts >= j.max_attempts
-                              THEN now() END,
-           worker_id = CASE WHEN %(retry)s AND j.attempts < j.max_attempts AND NOT j.cancel_requested
-                            THEN NULL ELSE j.worker_id END,
-           lease_expires_at = NULL,
-           error = %(error)s
-     WHERE j.id = %(id)s AND j.lease_token = %(token)s AND j.status = 'running'
-    RETURNING j.id, j.status, j.bundle_id, j.run_after
-)
-SELECT f.id, f.status, f.run_after, f.bundle_id FROM failed f
+UPDATE backtest_jobs j
+   SET status = CASE WHEN j.cancel_requested THEN 'cancelled'
+                     WHEN %(retry)s AND j.attempts < j.max_attempts THEN 'pending'
+                     ELSE 'failed' END,
+       run_after = CASE WHEN %(retry)s AND j.attempts < j.max_attempts
+                        THEN now() + {_BACKOFF_SECONDS} * interval '1 second'
+                        ELSE j.run_after END,
+       finished_at = CASE WHEN j.cancel_requested OR NOT %(retry)s OR j.attempts >= j.max_attempts
+                          THEN now() END,
+       worker_id = CASE WHEN %(retry)s AND j.attempts < j.max_attempts AND NOT j.cancel_requested
+                        THEN NULL ELSE j.worker_id END,
+       lease_expires_at = NULL,
+       error = %(error)s
+ WHERE j.id = %(id)s AND j.lease_token = %(token)s AND j.status = 'running'
+RETURNING j.id, j.status, j.bundle_id
 """)
 
 RELEASE: Final = """
-WITH released AS (
-    UPDATE backtest_jobs j
-       SET status = CASE WHEN j.cancel_requested THEN 'cancelled' ELSE 'pending' END,
-           attempts = greatest(j.attempts - 1, 0),
-           finished_at = CASE WHEN j.cancel_requested THEN now() END,
-           worker_id = NULL,
-           lease_expires_at = NULL,
-           run_after = now(),
-           progress = 0
-      FROM unnest(%(ids)s::uuid[], %(tokens)s::bigint[]) AS r(id, token)
-     WHERE j.id = r.id AND j.lease_token = r.token AND j.status = 'running'
-    RETURNING j.id, j.status, j.bundle_id
-)
-SELECT id, status, bundle_id FROM released
+UPDATE backtest_jobs j
+   SET status = CASE WHEN j.cancel_requested THEN 'cancelled' ELSE 'pending' END,
+       attempts = greatest(j.attempts - 1, 0),
+       finished_at = CASE WHEN j.cancel_requested THEN now() END,
+       worker_id = NULL,
+       lease_expires_at = NULL,
+       run_after = now(),
+       progress = 0
+  FROM unnest(%(ids)s::uuid[], %(tokens)s::bigint[]) AS r(id, token)
+ WHERE j.id = r.id AND j.lease_token = r.token AND j.status = 'running'
+RETURNING j.id, j.status, j.bundle_id
 """
 
 REAP_EXPIRED: Final = _compact(f"""
@@ -322,41 +316,36 @@ WITH expired AS (
      ORDER BY lease_expires_at
      LIMIT %(limit)s
        FOR UPDATE SKIP LOCKED
-), reaped AS (
-    UPDATE backtest_jobs j
-       SET status = CASE WHEN j.cancel_requested THEN 'cancelled'
-                         WHEN j.attempts < j.max_attempts THEN 'pending'
-                         ELSE 'failed' END,
-           error = CASE WHEN j.cancel_requested THEN j.error
-                        WHEN j.attempts < j.max_attempts
-                        THEN 'worker lost: lease expired during attempt ' || j.attempts || ', retrying'
-                        ELSE 'worker lost: lease expired during the last of ' || j.max_attempts
-                             || ' attempts' END,
-           run_after = CASE WHEN j.attempts < j.max_attempts AND NOT j.cancel_requested
-                            THEN now() + {_BACKOFF_SECONDS} * interval '1 second'
-                            ELSE j.run_after END,
-           finished_at = CASE WHEN j.cancel_requested OR j.attempts >= j.max_attempts
-                              THEN now() END,
-           lease_expires_at = NULL
-      FROM expired
-     WHERE j.id = expired.id
-    RETURNING j.id, j.status, j.bundle_id
 )
-SELECT r.id, r.status, r.bundle_id FROM reaped r
+UPDATE backtest_jobs j
+   SET status = CASE WHEN j.cancel_requested THEN 'cancelled'
+                     WHEN j.attempts < j.max_attempts THEN 'pending'
+                     ELSE 'failed' END,
+       error = CASE WHEN j.cancel_requested THEN j.error
+                    WHEN j.attempts < j.max_attempts
+                    THEN 'worker lost: lease expired during attempt ' || j.attempts || ', retrying'
+                    ELSE 'worker lost: lease expired during the last of ' || j.max_attempts
+                         || ' attempts' END,
+       run_after = CASE WHEN j.attempts < j.max_attempts AND NOT j.cancel_requested
+                        THEN now() + {_BACKOFF_SECONDS} * interval '1 second'
+                        ELSE j.run_after END,
+       finished_at = CASE WHEN j.cancel_requested OR j.attempts >= j.max_attempts
+                          THEN now() END,
+       lease_expires_at = NULL
+  FROM expired
+ WHERE j.id = expired.id
+RETURNING j.id, j.status, j.bundle_id
 """)
 
 _CANCEL_TEMPLATE: Final = """
-WITH cancelled AS (
-    UPDATE backtest_jobs j
-       SET cancel_requested = true,
-           status = CASE WHEN j.status = 'pending' THEN 'cancelled' ELSE j.status END,
-           finished_at = CASE WHEN j.status = 'pending' THEN now() ELSE j.finished_at END
-     WHERE {selector}
-       AND j.status IN ('pending', 'running')
-       AND (%(owner_id)s::uuid IS NULL OR j.owner_id = %(owner_id)s::uuid)
-    RETURNING j.id, j.status, j.bundle_id
-)
-SELECT c.id, c.status, c.bundle_id FROM cancelled c
+UPDATE backtest_jobs j
+   SET cancel_requested = true,
+       status = CASE WHEN j.status = 'pending' THEN 'cancelled' ELSE j.status END,
+       finished_at = CASE WHEN j.status = 'pending' THEN now() ELSE j.finished_at END
+ WHERE {selector}
+   AND j.status IN ('pending', 'running')
+   AND (%(owner_id)s::uuid IS NULL OR j.owner_id = %(owner_id)s::uuid)
+RETURNING j.id, j.status, j.bundle_id
 """
 
 CANCEL_JOBS: Final = _CANCEL_TEMPLATE.format(selector="j.id = ANY(%(ids)s::uuid[])")

@@ -219,7 +219,7 @@ class JobQueue:
         if not rows:
             return None
         if rows[0][1] != "pending":
-            await self._notifier.notify(finished=finished_keys([(rows[0][0], rows[0][1], rows[0][3])]))
+            await self._notifier.notify(finished=finished_keys(rows))
         return str(rows[0][1])
 
     async def release(self, leases: Sequence[Lease]) -> dict[uuid.UUID, str]:
@@ -433,8 +433,7 @@ class JobQueue:
         )
         finished_rows = [(row[1], row[2], row[7]) for row in rows if row[0] == "finished"]
         claimed = [_claimed_job((row[1], *row[3:])) for row in rows if row[0] == "claimed"]
-        if finished_rows:
-            await self._notifier.notify(finished=finished_keys(finished_rows))
+        await self._notifier.notify(finished=finished_keys(finished_rows))
         return {row[0]: row[1] for row in finished_rows}, claimed
 
     @staticmethod
