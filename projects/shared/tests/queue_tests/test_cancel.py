@@ -4,6 +4,7 @@ from backtest_shared.jobs.models import JobOutcome
 from backtest_shared.jobs.models import Lease
 from backtest_shared.jobs.repository import JobQueue
 from backtest_testing.seed import job_for
+from backtest_testing.seed import seed_bundle
 from backtest_testing.seed import seed_dataset
 from backtest_testing.seed import seed_user
 
@@ -47,11 +48,7 @@ async def test_a_user_cannot_cancel_another_users_job(queue: JobQueue, pool) -> 
 async def test_cancelling_a_bundle_cancels_pending_and_flags_running_children(queue: JobQueue, pool) -> None:
     user = await seed_user(pool)
     dataset = await seed_dataset(pool, user)
-    async with pool.connection() as conn:
-        bundle_id = uuid.uuid4()
-        await conn.execute(
-            "INSERT INTO bundles (id, owner_id, total_jobs, request) VALUES (%s, %s, 5, '{}')", (bundle_id, user)
-        )
+    bundle_id = await seed_bundle(pool, user, 5)
     ids = await queue.enqueue(user, [job_for(dataset)] * 5, bundle_id=bundle_id)
     [running] = await queue.claim(uuid.uuid4(), 1)
 

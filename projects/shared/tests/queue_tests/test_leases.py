@@ -8,6 +8,7 @@ from backtest_shared.jobs.models import Lease
 from backtest_shared.jobs.repository import JobQueue
 from backtest_shared.jobs.repository import QueueSettings
 from backtest_testing.seed import job_for
+from backtest_testing.seed import seed_bundle
 from backtest_testing.seed import seed_dataset
 from backtest_testing.seed import seed_user
 
@@ -178,11 +179,7 @@ async def test_completion_notifies_every_finished_job_and_its_bundle(queue: JobQ
 
     user = await seed_user(pool)
     dataset = await seed_dataset(pool, user)
-    bundle_id = uuid.uuid4()
-    async with pool.connection() as conn:
-        await conn.execute(
-            "INSERT INTO bundles (id, owner_id, total_jobs, request) VALUES (%s, %s, 150, '{}')", (bundle_id, user)
-        )
+    bundle_id = await seed_bundle(pool, user, 150)
     await queue.enqueue(user, [job_for(dataset)] * 150, bundle_id=bundle_id)
     jobs = await queue.claim(uuid.uuid4(), 150)
     listener = await psycopg.AsyncConnection.connect(database_url, autocommit=True)

@@ -1,4 +1,7 @@
-"""The queue's notifications: sent after the change commits, with the ids listeners need."""
+"""The queue's notifications: sent after the change commits, with the ids listeners need.
+
+Completion's finished notifications are tested with the leases (test_leases.py).
+"""
 
 import asyncio
 import uuid
@@ -8,8 +11,6 @@ from contextlib import asynccontextmanager
 import psycopg
 
 from backtest_shared.jobs import queue_sql
-from backtest_shared.jobs.models import JobOutcome
-from backtest_shared.jobs.models import Lease
 from backtest_shared.jobs.notifier import JobNotifier
 from backtest_shared.jobs.repository import JobQueue
 from backtest_testing.seed import job_for
@@ -58,27 +59,6 @@ async def test_enqueue_wakes_listeners_and_the_job_is_claimable_when_they_wake(
     await conn.close()
 
     assert claimed_on_wake == [1]
-
-
-async def test_completing_jobs_announces_each_job_and_its_bundle_once(queue: JobQueue, pool, database_url: str) -> None:
-    user = await seed_user(pool)
-    dataset = await seed_dataset(pool, user)
-    bundle_id = uuid.uuid4()
-    async with pool.connection() as conn:
-        await conn.execute(
-            "INSERT INTO bundles (id, owner_id, total_jobs, request) VALUES (%s, %s, 3, '{}')", (bundle_id, user)
-        )
-    ids = await queue.enqueue(user, [job_for(dataset)] * 3, bundle_id=bundle_id)
-    jobs = await queue.claim(uuid.uuid4(), 3)
-
-    async with listening(database_url) as received:
-        await queue.complete(
-            [JobOutcome(lease=Lease(j.id, j.lease_token), metrics={}, equity_curve=[], trades=[]) for j in jobs]
-        )
-
-    finished = [payload for channel, payload in received if channel == queue_sql.FINISHED_CHANNEL]
-    announced = " ".join(finished).split()
-    assert sorted(announced) == sorted([str(i) for i in ids] + [str(bundle_id)])
 
 
 async def test_cancelling_tells_workers_of_running_jobs_and_waiters_of_pending_ones(

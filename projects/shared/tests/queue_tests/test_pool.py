@@ -1,20 +1,21 @@
+from typing import Any
+
 from backtest_shared.db.pool import open_pool
 
 
-async def test_pools_commit_synchronously_unless_asked_not_to(database_url: str) -> None:
-    durable = await open_pool(database_url, max_size=1)
-    fast = await open_pool(database_url, max_size=1, synchronous_commit=False)
+async def _read(url: str, sql: str, **pool_options: Any) -> tuple[Any, ...] | None:
+    """One row read through a fresh pool opened with these options."""
+    pool = await open_pool(url, max_size=1, **pool_options)
     try:
-        async with durable.connection() as conn:
-            durable_setting = await (await conn.execute("SHOW synchronous_commit")).fetchone()
-        async with fast.connection() as conn:
-            fast_setting = await (await conn.execute("SHOW synchronous_commit")).fetchone()
+        async with pool.connection() as conn:
+            return await (await conn.execute(sql)).fetchone()
     finally:
-        await durable.close()
-        await fast.close()
+        await pool.close()
 
-    assert durable_setting == ("on",)
-    assert fast_setting == ("off",)
+
+async def test_pools_commit_synchronously_unless_asked_not_to(database_url: str) -> None:
+    assert await _read(database_url, "SHOW synchronous_commit") == ("on",)
+    assert await _read(database_url, "SHOW synchronous_commit", synchronous_commit=False) == ("off",)
 
 
 async def test_options_in_the_database_url_reach_the_server(database_url: str) -> None:
@@ -22,18 +23,7 @@ async def test_options_in_the_database_url_reach_the_server(database_url: str) -
     # any ``?options=-c ...`` given in the URL.
     separator = "&" if "?" in database_url else "?"
     url = f"{database_url}{separator}options=-c%20statement_timeout%3D1234"
-    plain = await open_pool(url, max_size=1)
-    fast = await open_pool(url, max_size=1, synchronous_commit=False)
-    try:
-        async with plain.connection() as conn:
-            plain_timeout = await (await conn.execute("SHOW statement_timeout")).fetchone()
-        async with fast.connection() as conn:
-            fast_settings = await (
-                await conn.execute("SELECT current_setting('statement_timeout'), current_setting('synchronous_commit')")
-            ).fetchone()
-    finally:
-        await plain.close()
-        await fast.close()
+    both = "SELECT current_setting('statement_timeout'), current_setting('synchronous_commit')"
 
-    assert plain_timeout == ("1234ms",)
-    assert fast_settings == ("1234ms", "off")
+    assert await _read(url, both) == ("1234ms", "on")
+    assert await _read(url, both, synchronous_commit=False) == ("1234ms", "off")

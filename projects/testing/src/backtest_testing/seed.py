@@ -1,4 +1,4 @@
-"""Small builders for test data: users, datasets and valid jobs."""
+"""Small builders for test data: users, datasets, bundles and valid jobs."""
 
 from __future__ import annotations
 
@@ -26,6 +26,17 @@ async def seed_dataset(
     pool: AsyncConnectionPool[Any], owner_id: uuid.UUID, n_bars: int = 500, seed: int = 1
 ) -> DatasetInfo:
     return await insert_dataset(pool, owner_id, f"synthetic-{n_bars}-{seed}", synthetic_ohlcv(n_bars, seed=seed))
+
+
+async def seed_bundle(pool: AsyncConnectionPool[Any], owner_id: uuid.UUID, total_jobs: int) -> uuid.UUID:
+    """An empty bundle row for jobs to be enqueued into."""
+    bundle_id = uuid.uuid4()
+    async with pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO bundles (id, owner_id, total_jobs, request) VALUES (%s, %s, %s, '{}')",
+            (bundle_id, owner_id, total_jobs),
+        )
+    return bundle_id
 
 
 def job_for(dataset: DatasetInfo, strategy: dict[str, Any] | None = None) -> QueuedJob:
