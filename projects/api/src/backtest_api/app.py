@@ -71,11 +71,7 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
                 head_revision=head_revision(),
             )
             app.state.pending_limit_retry_after = settings.pending_limit_retry_after
-            purger = asyncio.create_task(
-                purge_periodically(
-                    pool, settings.idempotency_ttl_seconds, min(600.0, settings.idempotency_ttl_seconds / 4)
-                )
-            )
+            purger = asyncio.create_task(purge_periodically(pool, settings.idempotency_ttl_seconds))
             try:
                 yield
             finally:

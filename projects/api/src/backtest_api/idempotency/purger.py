@@ -14,8 +14,12 @@ from backtest_api.idempotency import repository
 logger = logging.getLogger(__name__)
 
 
-async def purge_periodically(pool: AsyncConnectionPool[Any], ttl_seconds: float, interval_seconds: float) -> None:
-    """Run until cancelled. Every API process runs one; concurrent purges delete disjoint or no rows."""
+async def purge_periodically(pool: AsyncConnectionPool[Any], ttl_seconds: float) -> None:
+    """Run until cancelled: a purge every 10 minutes (a quarter of the retention period if that is shorter).
+
+    Every API process runs one; concurrent purges delete disjoint or no rows.
+    """
+    interval_seconds = min(600.0, ttl_seconds / 4)
     while True:
         try:
             deleted = await repository.purge_expired(pool, ttl_seconds)
