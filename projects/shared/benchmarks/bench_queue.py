@@ -50,6 +50,7 @@ from backtest_shared.jobs.models import JobOutcome
 from backtest_shared.jobs.models import Lease
 from backtest_shared.jobs.models import QueuedJob
 from backtest_shared.jobs.repository import JobQueue
+from backtest_shared.jobs.repository import QueueSettings
 from backtest_testing.postgres import create_migrated_template
 from backtest_testing.postgres import drop_database
 from backtest_testing.postgres import fresh_database
@@ -77,7 +78,8 @@ async def _drain(
 ) -> tuple[int, float, float, float]:
     """Claim and complete until empty; returns (jobs, first claim, last completion, db seconds)."""
     pool = await open_pool(url, min_size=1, max_size=1, synchronous_commit=synchronous_commit)
-    queue = JobQueue(pool)
+    # Finished notifications batched over 10 ms, as the compute worker sends them.
+    queue = JobQueue(pool, QueueSettings(notify_batch_delay_seconds=0.01))
     worker = uuid.uuid4()
     done = 0
     db_seconds = 0.0
@@ -98,6 +100,7 @@ async def _drain(
         db_seconds += time.perf_counter() - t0
         done += len(finished)
     last = time.perf_counter()
+    await queue.flush_notifications()
     await pool.close()
     return done, first, last, db_seconds
 

@@ -59,12 +59,13 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             application_name="backtest-api",
         )
         listener = FinishedListener(settings.database_url)
+        queue = JobQueue(pool)
         try:
             await listener.start()
             app.state.services = Services(
                 settings=settings,
                 pool=pool,
-                queue=JobQueue(pool),
+                queue=queue,
                 authenticator=Authenticator(pool, settings.auth_cache_seconds),
                 rate_limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
                 listener=listener,
@@ -80,6 +81,7 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
                     await purger
         finally:
             await listener.stop()
+            await queue.flush_notifications()
             await pool.close()
 
     return lifespan

@@ -102,6 +102,15 @@ def _encode(value: Any) -> bytes:
     return msgspec.json.encode(value)
 
 
+def _strategy_of(config_json: str) -> Any:
+    """The strategy part of a stored job config (validated by ``decode_strategy``)."""
+    try:
+        config = msgspec.json.decode(config_json)
+    except msgspec.DecodeError as err:
+        raise EngineValidationError("config", f"malformed JSON: {err}") from None
+    return config.get("strategy") if isinstance(config, dict) else None
+
+
 def run_one(task: RunBacktest, loader: DatasetLoader, conn: Connection) -> Finished | Failed:
     """Run a task, turning every exception into a ``Failed`` reply of the right kind."""
     started = time.perf_counter()
@@ -126,7 +135,7 @@ def run_one(task: RunBacktest, loader: DatasetLoader, conn: Connection) -> Finis
             conn.send(Progress(seq=task.seq, fraction=fraction))
 
     try:
-        spec = decode_strategy(task.strategy)
+        spec = decode_strategy(_strategy_of(task.config_json))
         stored = run_backtest(data, spec, progress=progress).to_stored()
         reply = Finished(
             seq=task.seq,

@@ -101,12 +101,12 @@ class BacktestProcess:
             await self.kill()
             raise
 
-    async def run(self, job_id: str, dataset_id: str, strategy: object) -> Finished | Failed:
+    async def run(self, job_id: str, dataset_id: str, config_json: str) -> Finished | Failed:
         """Send one task and wait for its outcome; raises ``ProcessDiedError`` if the process dies."""
         if self._conn is None or self._reply is not None:
             raise RuntimeError(f"backtest process {self.index} is not idle")
         self._seq += 1
-        task = RunBacktest(seq=self._seq, job_id=job_id, dataset_id=dataset_id, strategy=strategy)
+        task = RunBacktest(seq=self._seq, job_id=job_id, dataset_id=dataset_id, config_json=config_json)
         self._reply = asyncio.get_running_loop().create_future()
         reply = self._reply
         try:

@@ -6,7 +6,6 @@ process, which must stay responsive, never walks a result's trade list.
 
 from __future__ import annotations
 
-from typing import Any
 from typing import Literal
 
 import msgspec
@@ -18,7 +17,8 @@ class RunBacktest(msgspec.Struct, frozen=True, kw_only=True):
     seq: int
     job_id: str
     dataset_id: str
-    strategy: Any
+    #: The job's config as stored (JSON text); parsed here, not in the I/O process.
+    config_json: str
 
 
 class Ready(msgspec.Struct, frozen=True, kw_only=True):

@@ -61,6 +61,11 @@ Handoff = tuple[str | None, ClaimedJob | None]
 EXIT_OK = 0
 EXIT_FATAL = 1
 
+#: Finished notifications of jobs completing within this window go out in one
+#: ``NOTIFY`` (see ``backtest_shared.jobs.notifier``); long-polling clients wait
+#: at most this much longer.
+NOTIFY_BATCH_DELAY_SECONDS = 0.01
+
 
 @dataclass
 class RunningJob:
@@ -169,6 +174,7 @@ class Worker:
                 lease_seconds=s.lease_seconds,
                 retry_backoff_base_seconds=s.retry_backoff_base,
                 retry_backoff_cap_seconds=s.retry_backoff_cap,
+                notify_batch_delay_seconds=NOTIFY_BATCH_DELAY_SECONDS,
             ),
         )
         exit_code = EXIT_OK
@@ -225,6 +231,7 @@ class Worker:
                 await with_retry(lambda: self.queue.deregister_worker(self.worker_id), give_up_after=10)
             except Exception as exc:
                 event(log, "worker.deregister_failed", logging.ERROR, worker=self.worker_id, error=str(exc))
+            await self.queue.flush_notifications()
             await self._pool.close()
             event(
                 log,
@@ -408,7 +415,7 @@ class Worker:
         job, slot = running.job, running.slot
         dispatched = time.monotonic()
         reply_task: asyncio.Future[Any] = asyncio.ensure_future(
-            slot.run(str(job.id), str(job.dataset_id), job.config.get("strategy"))
+            slot.run(str(job.id), str(job.dataset_id), job.config_json)
         )
         abort: asyncio.Future[Any] = running.abort
         done, _ = await asyncio.wait(

@@ -115,7 +115,7 @@ async def test_claim_query_uses_the_partial_pending_index_with_a_long_history(
             """
             INSERT INTO backtest_jobs (id, owner_id, dataset_id, fair_key, config, config_hash, status,
                                        finished_at)
-            SELECT gen_random_uuid(), %(user)s, %(dataset)s, g, '{}'::jsonb, 'h', 'succeeded', now()
+            SELECT gen_random_uuid(), %(user)s, %(dataset)s, g, '{}'::json, 'h', 'succeeded', now()
               FROM generate_series(1, 300000) AS g
             """,
             {"user": user, "dataset": dataset.id},

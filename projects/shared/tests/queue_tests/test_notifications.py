@@ -87,3 +87,28 @@ async def test_requests_made_while_a_notification_is_being_sent_go_out_in_the_ne
     finished = [payload for channel, payload in received if channel == queue_sql.FINISHED_CHANNEL]
     assert sorted(" ".join(finished).split()) == sorted(f"job-{n}" for n in range(50))
     assert len(finished) < 50  # coalesced, not one notification per request
+
+
+async def test_finished_notifications_wait_for_the_batch_delay_and_travel_together(pool, database_url: str) -> None:
+    notifier = JobNotifier(pool, batch_delay=60.0)
+    async with listening(database_url) as received:
+        for n in range(20):
+            await notifier.notify(finished=[f"job-{n}"])
+        await asyncio.sleep(0.2)
+        held_back = list(received)
+        await notifier.flush()
+
+    assert held_back == []
+    finished = [payload for channel, payload in received if channel == queue_sql.FINISHED_CHANNEL]
+    assert finished == [" ".join(f"job-{n}" for n in range(20))]
+
+
+async def test_a_pending_notification_is_never_delayed_and_takes_the_waiting_ones_along(
+    pool, database_url: str
+) -> None:
+    notifier = JobNotifier(pool, batch_delay=60.0)
+    async with listening(database_url) as received:
+        await notifier.notify(finished=["job-1"])
+        await notifier.notify(pending=True)
+
+    assert sorted(received) == [(queue_sql.FINISHED_CHANNEL, "job-1"), (queue_sql.PENDING_CHANNEL, "")]

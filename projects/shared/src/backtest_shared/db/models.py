@@ -192,7 +192,8 @@ class BacktestJob(Base):
     dataset_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("datasets.id", ondelete="RESTRICT"))
     priority: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
     fair_key: Mapped[int] = mapped_column(BigInteger)
-    config: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    #: ``json``, not ``jsonb``: written once, read whole by every claim (migration 0005).
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
     config_hash: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(Text, server_default=text("'pending'"))
     attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))

@@ -28,8 +28,15 @@ class ClaimedJob(msgspec.Struct, frozen=True, kw_only=True):
     owner_id: uuid.UUID
     bundle_id: uuid.UUID | None
     dataset_id: uuid.UUID
-    config: dict[str, Any]
+    #: The config as stored, JSON text: the worker passes it on without parsing it.
+    config_json: str
     timeout_seconds: int
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The config, parsed."""
+        config: dict[str, Any] = msgspec.json.decode(self.config_json)
+        return config
 
 
 class Lease(msgspec.Struct, frozen=True):

@@ -15,10 +15,19 @@ crash between the commit and its ``NOTIFY`` only delays them.
 Concurrent requests are coalesced: while one ``NOTIFY`` statement is on its way,
 later requests are merged into the next one, so a burst of enqueues wakes the
 workers with one or two notifications instead of one each.
+
+Finished and cancel notifications may also wait a few milliseconds
+(``batch_delay``) to travel together: a worker finishing a batch of 10 jobs
+every millisecond would otherwise spend a quarter of its queue time (measured:
+client 77 -> 51 us per job) on one ``NOTIFY`` round trip per batch. Their
+listeners (long-polling clients, a worker stopping a cancelled backtest) do not
+notice 10 ms. A request that makes jobs claimable never waits: pickup latency
+is what the pending notification is for.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Iterable
@@ -55,26 +64,53 @@ def finished_keys(rows: Iterable[Sequence[Any]]) -> list[str]:
 class JobNotifier:
     """Sends the pending, finished and cancel notifications, coalescing concurrent requests."""
 
-    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
+    def __init__(self, pool: AsyncConnectionPool[Any], *, batch_delay: float = 0.0) -> None:
         self._pool = pool
+        self._batch_delay = batch_delay
         self._pending = False
         self._finished: list[str] = []
         self._cancel: list[str] = []
         self._sending = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._delayed_send: asyncio.Task[None] | None = None
 
     async def notify(
         self, *, pending: bool = False, finished: Sequence[str] = (), cancel: Sequence[str] = ()
     ) -> None:
         """Announce committed changes: jobs became claimable, reached a final state, or should stop.
 
-        Returns once the notification is sent, or at once when a send is already
-        under way: that send's loop then carries this request in its next round.
-        Errors are logged, not raised: the change itself has committed.
+        Returns once the notification is sent; at once when a send is already
+        under way (that send's loop carries this request in its next round), or
+        when only finished or cancel ids are announced and ``batch_delay`` is set
+        (a timer sends them). Errors are logged, not raised: the change itself
+        has committed.
         """
         self._pending = self._pending or pending
         self._finished.extend(finished)
         self._cancel.extend(cancel)
-        if self._sending or not (self._pending or self._finished or self._cancel):
+        if not (self._pending or self._finished or self._cancel):
+            return
+        if not self._pending and self._batch_delay > 0:
+            if self._timer is None:
+                self._timer = asyncio.get_running_loop().call_later(self._batch_delay, self._send_delayed)
+            return
+        await self._send()
+
+    async def flush(self) -> None:
+        """Send whatever waits for the timer now (call before closing the pool)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        while self._sending:  # another caller's send carries what is left
+            await asyncio.sleep(0.001)
+        await self._send()
+
+    def _send_delayed(self) -> None:
+        self._timer = None
+        self._delayed_send = asyncio.ensure_future(self._send())
+
+    async def _send(self) -> None:
+        if self._sending:
             return
         self._sending = True
         try:

@@ -19,6 +19,11 @@ Leases and fencing
     has returned the job to the queue, or another worker holds it, a late
     write of the old worker changes nothing.
 
+Configs
+    A claim returns the job's config as JSON text, not parsed: the worker's I/O
+    loop hands it to a backtest process as is, and parsing it there cost a
+    third of the loop's time per claimed job.
+
 Parameters
     JSON documents travel as binary text arrays (``%(name)b``): the text array
     format would escape every quote of every document, which costs more than
@@ -77,7 +82,7 @@ WITH source AS (
      ORDER BY s.config_hash, s.finished_at DESC
 ), n AS (
     SELECT u.id, u.dataset_id, u.config, u.config_hash, u.ord, source.id AS source_id
-      FROM unnest(%(ids)s::uuid[], %(dataset_ids)s::uuid[], %(configs)b::jsonb[],
+      FROM unnest(%(ids)s::uuid[], %(dataset_ids)s::uuid[], %(configs)b::json[],
                   %(config_hashes)s::text[])
            WITH ORDINALITY AS u(id, dataset_id, config, config_hash, ord)
       LEFT JOIN source ON source.config_hash = u.config_hash
@@ -209,7 +214,7 @@ candidates AS (
       FROM chosen
      WHERE j.id = chosen.id
     RETURNING j.id, j.lease_token, j.attempts, j.max_attempts, j.owner_id, j.bundle_id,
-              j.dataset_id, j.config, j.timeout_seconds
+              j.dataset_id, j.config::text, j.timeout_seconds
 )"""
 
 _CLAIMED_COLUMNS: Final = (
@@ -269,7 +274,7 @@ COMPLETE: Final = _compact(f"WITH {_COMPLETE_CTES}\nSELECT f.id, f.status, f.bun
 COMPLETE_AND_CLAIM: Final = _compact(f"""
 WITH {_COMPLETE_CTES}, {_CLAIM_CTES}
 SELECT 'finished' AS kind, f.id, f.status, NULL::bigint, NULL::int, NULL::int, NULL::uuid, f.bundle_id,
-       NULL::uuid, NULL::jsonb, NULL::int
+       NULL::uuid, NULL::text, NULL::int
   FROM finished f
 UNION ALL
 SELECT 'claimed', c.id, NULL, c.lease_token, c.attempts, c.max_attempts, c.owner_id, c.bundle_id,

@@ -51,6 +51,10 @@ class QueueSettings:
     lease_seconds: float = 30.0
     retry_backoff_base_seconds: float = 2.0
     retry_backoff_cap_seconds: float = 300.0
+    #: How long finished and cancel notifications may wait to travel together
+    #: (see ``notifier``); 0 sends each at once. A queue with a delay must call
+    #: ``flush_notifications`` before its pool closes.
+    notify_batch_delay_seconds: float = 0.0
 
 
 def _json(value: Any) -> str:
@@ -75,7 +79,7 @@ def _claimed_job(row: Sequence[Any]) -> ClaimedJob:
         owner_id=row[4],
         bundle_id=row[5],
         dataset_id=row[6],
-        config=row[7],
+        config_json=row[7],
         timeout_seconds=row[8],
     )
 
@@ -90,7 +94,7 @@ class JobQueue:
     def __init__(self, pool: AsyncConnectionPool[Any], settings: QueueSettings | None = None) -> None:
         self._pool = pool
         self.settings = settings or QueueSettings()
-        self._notifier = JobNotifier(pool)
+        self._notifier = JobNotifier(pool, batch_delay=self.settings.notify_batch_delay_seconds)
 
     def _backoff(self) -> dict[str, float]:
         return {
@@ -244,6 +248,10 @@ class JobQueue:
             finished=finished_keys(row for row in rows if row[1] != "pending"),
         )
         return {row[0]: row[1] for row in rows}
+
+    async def flush_notifications(self) -> None:
+        """Send notifications still waiting to be batched; call before closing the pool."""
+        await self._notifier.flush()
 
     # -- worker registry -------------------------------------------------
 
