@@ -77,8 +77,8 @@ async def _drain(
     url: str, batch: int, start_at: float, separate_calls: bool, synchronous_commit: bool = True
 ) -> tuple[int, float, float, float]:
     """Claim and complete until empty; returns (jobs, first claim, last completion, db seconds)."""
-    pool = await open_pool(url, min_size=1, max_size=1, synchronous_commit=synchronous_commit)
-    # Finished notifications batched over 10 ms, as the compute worker sends them.
+    pool = await open_pool(url, min_size=1, max_size=1, synchronous_commit=synchronous_commit, generic_plans=True)
+    # Generic plans and finished notifications batched over 10 ms, as the compute worker has them.
     queue = JobQueue(pool, QueueSettings(notify_batch_delay_seconds=0.01))
     worker = uuid.uuid4()
     done = 0

@@ -165,6 +165,7 @@ class Worker:
                 name="backtest-compute",
                 application_name=self._app_name,
                 synchronous_commit=s.synchronous_commit,
+                generic_plans=True,
             ),
             give_up_after=retry_window,
         )

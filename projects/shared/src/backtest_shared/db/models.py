@@ -149,6 +149,8 @@ class BacktestJob(Base):
         ),
         CheckConstraint("attempts >= 0 AND max_attempts >= 1", name="backtest_jobs_attempts_check"),
         CheckConstraint("progress >= 0 AND progress <= 1", name="backtest_jobs_progress_check"),
+        # Fenced writes recognise a running job by its lease (see queue_sql).
+        CheckConstraint("(status = 'running') = (lease_expires_at IS NOT NULL)", name="backtest_jobs_lease_check"),
         # The claim order: its partial index keeps claims fast however long the history.
         Index(
             "backtest_jobs_claim_idx",

@@ -19,6 +19,17 @@ Leases and fencing
     has returned the job to the queue, or another worker holds it, a late
     write of the old worker changes nothing.
 
+    Batched writes (complete, heartbeat) match ``j.id = ANY(ids) AND
+    j.lease_token = ANY(tokens)``: tokens are unique across all claims, so a
+    job's current token is among the worker's only if it is the one the worker
+    got for that very job, exactly as if (id, token) pairs were joined. Pairs
+    joined through ``unnest`` planned as a nested loop comparing every running
+    job with every pair (10,000 comparisons for a batch of 100). And they test
+    ``lease_expires_at IS NOT NULL`` (equivalent: a job has a lease exactly
+    while it runs, a check constraint says so) rather than ``status =
+    'running'``, which let the planner scan the partial index of running jobs,
+    dead entries included, instead of probing the primary key.
+
 Configs
     A claim returns the job's config as JSON text, not parsed: the worker's I/O
     loop hands it to a backtest process as is, and parsing it there cost a
@@ -231,8 +242,8 @@ WITH worker AS (
 UPDATE backtest_jobs j
    SET lease_expires_at = now() + %(lease_seconds)s * interval '1 second',
        heartbeat_at = now()
-  FROM unnest(%(ids)s::uuid[], %(tokens)s::bigint[]) AS h(id, token)
- WHERE j.id = h.id AND j.lease_token = h.token AND j.status = 'running'
+ WHERE j.id = ANY(%(ids)s::uuid[]) AND j.lease_token = ANY(%(tokens)s::bigint[])
+   AND j.lease_expires_at IS NOT NULL
 RETURNING j.id, j.cancel_requested
 """
 
@@ -241,7 +252,8 @@ UPDATE backtest_jobs j
    SET progress = p.progress
   FROM unnest(%(ids)s::uuid[], %(tokens)s::bigint[], %(progress)s::float8[])
        AS p(id, token, progress)
- WHERE j.id = p.id AND j.lease_token = p.token AND j.status = 'running'
+ WHERE j.id = p.id AND j.lease_token = p.token AND j.lease_expires_at IS NOT NULL
+   AND j.id = ANY(%(ids)s::uuid[])
 RETURNING j.id
 """
 
@@ -254,8 +266,8 @@ finished AS (
            finished_at = now(),
            lease_expires_at = NULL,
            error = NULL
-      FROM unnest(%(ids)s::uuid[], %(tokens)s::bigint[]) AS c(id, token)
-     WHERE j.id = c.id AND j.lease_token = c.token AND j.status = 'running'
+     WHERE j.id = ANY(%(ids)s::uuid[]) AND j.lease_token = ANY(%(tokens)s::bigint[])
+       AND j.lease_expires_at IS NOT NULL
     RETURNING j.id, j.status, j.bundle_id
 ), stored AS (
     INSERT INTO job_results (job_id, metrics, equity_curve, trades)
@@ -310,7 +322,8 @@ UPDATE backtest_jobs j
        run_after = now(),
        progress = 0
   FROM unnest(%(ids)s::uuid[], %(tokens)s::bigint[]) AS r(id, token)
- WHERE j.id = r.id AND j.lease_token = r.token AND j.status = 'running'
+ WHERE j.id = r.id AND j.lease_token = r.token AND j.lease_expires_at IS NOT NULL
+   AND j.id = ANY(%(ids)s::uuid[])
 RETURNING j.id, j.status, j.bundle_id
 """
 

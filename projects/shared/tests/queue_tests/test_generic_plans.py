@@ -1,0 +1,116 @@
+"""The workers' statements run with generic plans (``open_pool(generic_plans=True)``):
+planned once per connection, without the parameters' values, so those plans must
+be good for any batch and any history.
+"""
+
+import re
+import uuid
+
+import psycopg
+import pytest
+from psycopg import _queries
+from psycopg.adapt import Transformer
+
+from backtest_shared.jobs import queue_sql
+from backtest_shared.jobs.repository import JobQueue
+from backtest_testing.seed import job_for
+from backtest_testing.seed import seed_dataset
+from backtest_testing.seed import seed_user
+
+
+def generic_plan(conn: psycopg.Connection, sql: str, params: dict) -> str:
+    """EXPLAIN ANALYZE of ``sql`` as a prepared statement under force_generic_plan."""
+    query = _queries.PostgresQuery(Transformer(conn))
+    query.convert(sql, params)
+    names: list[str] = []
+    for match in re.finditer(r"%\((\w+)\)[sb]", sql):
+        if match.group(1) not in names:
+            names.append(match.group(1))
+    conn.execute("SET plan_cache_mode = force_generic_plan")
+    conn.execute(b"PREPARE generic_statement AS " + query.query)
+    row = conn.execute(
+        "SELECT parameter_types::text[] FROM pg_prepared_statements WHERE name = 'generic_statement'"
+    ).fetchone()
+    assert row is not None
+    types: list[str] = row[0]
+    cur = psycopg.ClientCursor(conn)
+    arguments = ", ".join(f"%s::{type_}" for type_ in types)
+    cur.execute(f"EXPLAIN ANALYZE EXECUTE generic_statement({arguments})", [params[name] for name in names])
+    plan = "\n".join(row[0] for row in cur.fetchall())
+    conn.execute("DEALLOCATE generic_statement")
+    return plan
+
+
+@pytest.fixture
+async def busy_queue(queue: JobQueue, pool, database_url: str):
+    """A queue with a long history, 500 pending jobs and 100 running ones, analysed."""
+    user = await seed_user(pool)
+    dataset = await seed_dataset(pool, user)
+    await queue.enqueue(user, [job_for(dataset)] * 600)
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        await conn.execute(
+            """
+            INSERT INTO backtest_jobs (id, owner_id, dataset_id, fair_key, config, config_hash, status,
+                                       finished_at)
+            SELECT gen_random_uuid(), %(user)s, %(dataset)s, g, '{}'::json, 'h', 'succeeded', now()
+              FROM generate_series(1, 50000) AS g
+            """,
+            {"user": user, "dataset": dataset.id},
+        )
+        await conn.execute("ANALYZE backtest_jobs")
+    running = await queue.claim(uuid.uuid4(), 100)
+    return running
+
+
+def _outcome_params(jobs) -> dict:
+    return {
+        "ids": [job.id for job in jobs],
+        "tokens": [job.lease_token for job in jobs],
+        "metrics": ["{}"] * len(jobs),
+        "equity_curves": ["[]"] * len(jobs),
+        "trades": ["[]"] * len(jobs),
+    }
+
+
+async def test_the_generic_claim_takes_the_head_of_the_pending_index(busy_queue, database_url: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        plan = generic_plan(conn, queue_sql.CLAIM, {"worker_id": uuid.uuid4(), "limit": 10, "lease_seconds": 30})
+
+    assert "backtest_jobs_claim_idx" in plan, plan
+    assert "Seq Scan on backtest_jobs" not in plan, plan
+    assert "Index Scan using backtest_jobs_pkey" in plan, plan  # the update probes each chosen job
+
+
+async def test_the_generic_complete_and_claim_probes_finished_jobs_by_primary_key(
+    busy_queue, database_url: str
+) -> None:
+    # Regression: (id, token) pairs joined through unnest planned as a nested loop
+    # over the partial index of running jobs, comparing each with every pair.
+    params = {**_outcome_params(busy_queue), "worker_id": uuid.uuid4(), "limit": 100, "lease_seconds": 30}
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        plan = generic_plan(conn, queue_sql.COMPLETE_AND_CLAIM, params)
+        finished = conn.execute(
+            "SELECT count(*) FROM backtest_jobs WHERE status = 'succeeded' AND id = ANY(%s)",
+            [[job.id for job in busy_queue]],
+        ).fetchone()
+
+    finishing = plan[plan.index("CTE finished") : plan.index("CTE stored")]
+    assert "backtest_jobs_pkey" in finishing, plan
+    assert "Join Filter" not in finishing, plan
+    assert "Seq Scan on backtest_jobs" not in plan, plan
+    assert finished == (100,)
+
+
+async def test_the_generic_heartbeat_probes_held_jobs_by_primary_key(busy_queue, database_url: str) -> None:
+    params = {
+        "worker_id": uuid.uuid4(),
+        "ids": [job.id for job in busy_queue],
+        "tokens": [job.lease_token for job in busy_queue],
+        "lease_seconds": 30,
+    }
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        plan = generic_plan(conn, queue_sql.HEARTBEAT, params)
+
+    assert "backtest_jobs_pkey" in plan, plan
+    assert "Join Filter" not in plan, plan
+    assert "Seq Scan on backtest_jobs" not in plan, plan
