@@ -112,3 +112,22 @@ async def test_a_pending_notification_is_never_delayed_and_takes_the_waiting_one
         await notifier.notify(pending=True)
 
     assert sorted(received) == [(queue_sql.FINISHED_CHANNEL, "job-1"), (queue_sql.PENDING_CHANNEL, "")]
+
+
+async def test_pending_notifications_go_at_once_after_a_quiet_spell_and_then_at_most_once_per_interval(
+    pool, database_url: str
+) -> None:
+    notifier = JobNotifier(pool, pending_interval=60.0)
+    async with listening(database_url) as received:
+        await notifier.notify(pending=True)
+        await asyncio.sleep(0.2)
+        first = list(received)
+        for _ in range(5):
+            await notifier.notify(pending=True)
+        await asyncio.sleep(0.2)
+        held_back = received[len(first) :]
+        await notifier.flush()
+
+    assert first == [(queue_sql.PENDING_CHANNEL, "")]
+    assert held_back == []
+    assert received == [(queue_sql.PENDING_CHANNEL, "")] * 2

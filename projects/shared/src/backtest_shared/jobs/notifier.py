@@ -21,8 +21,13 @@ Finished and cancel notifications may also wait a few milliseconds
 every millisecond would otherwise spend a quarter of its queue time (measured:
 client 77 -> 51 us per job) on one ``NOTIFY`` round trip per batch. Their
 listeners (long-polling clients, a worker stopping a cancelled backtest) do not
-notice 10 ms. A request that makes jobs claimable never waits: pickup latency
-is what the pending notification is for.
+notice 10 ms.
+
+Pending notifications are sent at once when none went out for
+``pending_interval``, else when that interval has passed: the API answering
+1,000 submits a second spent a seventh of its time on one ``NOTIFY`` per submit,
+while a worker needs one wake-up, not a thousand. The first job after a quiet
+spell is announced without delay, so idle pickup latency does not change.
 """
 
 from __future__ import annotations
@@ -64,14 +69,19 @@ def finished_keys(rows: Iterable[Sequence[Any]]) -> list[str]:
 class JobNotifier:
     """Sends the pending, finished and cancel notifications, coalescing concurrent requests."""
 
-    def __init__(self, pool: AsyncConnectionPool[Any], *, batch_delay: float = 0.0) -> None:
+    def __init__(
+        self, pool: AsyncConnectionPool[Any], *, batch_delay: float = 0.0, pending_interval: float = 0.0
+    ) -> None:
         self._pool = pool
         self._batch_delay = batch_delay
+        self._pending_interval = pending_interval
         self._pending = False
         self._finished: list[str] = []
         self._cancel: list[str] = []
         self._sending = False
+        self._last_pending_sent = -float("inf")
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_due = float("inf")
         self._delayed_send: asyncio.Task[None] | None = None
 
     async def notify(
@@ -81,32 +91,44 @@ class JobNotifier:
 
         Returns once the notification is sent; at once when a send is already
         under way (that send's loop carries this request in its next round), or
-        when only finished or cancel ids are announced and ``batch_delay`` is set
-        (a timer sends them). Errors are logged, not raised: the change itself
-        has committed.
+        when the request may wait (a timer sends it): finished or cancel ids for
+        up to ``batch_delay``, a pending notification until ``pending_interval``
+        has passed since the last one. Errors are logged, not raised: the change
+        itself has committed.
         """
         self._pending = self._pending or pending
         self._finished.extend(finished)
         self._cancel.extend(cancel)
         if not (self._pending or self._finished or self._cancel):
             return
-        if not self._pending and self._batch_delay > 0:
-            if self._timer is None:
-                self._timer = asyncio.get_running_loop().call_later(self._batch_delay, self._send_delayed)
+        now = asyncio.get_running_loop().time()
+        due = self._last_pending_sent + self._pending_interval if self._pending else now + self._batch_delay
+        if due > now:
+            self._send_at(due)
             return
         await self._send()
 
     async def flush(self) -> None:
         """Send whatever waits for the timer now (call before closing the pool)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._cancel_timer()
         while self._sending:  # another caller's send carries what is left
             await asyncio.sleep(0.001)
         await self._send()
 
+    def _send_at(self, due: float) -> None:
+        if self._timer is not None and self._timer_due <= due:
+            return
+        self._cancel_timer()
+        self._timer_due = due
+        self._timer = asyncio.get_running_loop().call_at(due, self._send_delayed)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer, self._timer_due = None, float("inf")
+
     def _send_delayed(self) -> None:
-        self._timer = None
+        self._timer, self._timer_due = None, float("inf")
         self._delayed_send = asyncio.ensure_future(self._send())
 
     async def _send(self) -> None:
@@ -123,6 +145,8 @@ class JobNotifier:
                     ],
                     "cancel": self._cancel,
                 }
+                if self._pending:
+                    self._last_pending_sent = asyncio.get_running_loop().time()
                 self._pending, self._finished, self._cancel = False, [], []
                 async with self._pool.connection() as conn:
                     await conn.execute(queue_sql.NOTIFY, params)

@@ -55,6 +55,9 @@ class QueueSettings:
     #: (see ``notifier``); 0 sends each at once. A queue with a delay must call
     #: ``flush_notifications`` before its pool closes.
     notify_batch_delay_seconds: float = 0.0
+    #: Minimum time between two pending notifications (the first after a quiet
+    #: spell goes at once); same duty to flush.
+    notify_pending_interval_seconds: float = 0.0
 
 
 def _json(value: Any) -> str:
@@ -94,7 +97,11 @@ class JobQueue:
     def __init__(self, pool: AsyncConnectionPool[Any], settings: QueueSettings | None = None) -> None:
         self._pool = pool
         self.settings = settings or QueueSettings()
-        self._notifier = JobNotifier(pool, batch_delay=self.settings.notify_batch_delay_seconds)
+        self._notifier = JobNotifier(
+            pool,
+            batch_delay=self.settings.notify_batch_delay_seconds,
+            pending_interval=self.settings.notify_pending_interval_seconds,
+        )
 
     def _backoff(self) -> dict[str, float]:
         return {
