@@ -114,3 +114,17 @@ async def test_the_generic_heartbeat_probes_held_jobs_by_primary_key(busy_queue,
     assert "backtest_jobs_pkey" in plan, plan
     assert "Join Filter" not in plan, plan
     assert "Seq Scan on backtest_jobs" not in plan, plan
+
+
+async def test_complete_and_claim_claims_before_it_completes(busy_queue, database_url: str) -> None:
+    # Regression: with the completion first, the claim scanned on a snapshot taken
+    # before other workers' recent claims, locked their jobs on the way (a lock
+    # PostgreSQL keeps for rows it then skips) and made their completions wait.
+    params = {**_outcome_params(busy_queue), "worker_id": uuid.uuid4(), "limit": 10, "lease_seconds": 30}
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        plan = generic_plan(conn, queue_sql.COMPLETE_AND_CLAIM, params)
+
+    claimed = re.search(r"CTE Scan on claimed c\s", plan)
+    finished = re.search(r"CTE Scan on finished f\s", plan)
+    assert claimed is not None and finished is not None, plan
+    assert claimed.start() < finished.start(), plan
