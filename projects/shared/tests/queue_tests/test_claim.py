@@ -6,6 +6,7 @@ from backtest_shared.jobs import queue_sql
 from backtest_shared.jobs.repository import JobQueue
 from backtest_testing.seed import job_for
 from backtest_testing.seed import seed_dataset
+from backtest_testing.seed import seed_finished_history
 from backtest_testing.seed import seed_user
 
 
@@ -109,18 +110,8 @@ async def test_claim_query_uses_the_partial_pending_index_with_a_long_history(
     user = await seed_user(pool)
     dataset = await seed_dataset(pool, user)
     await queue.enqueue(user, [job_for(dataset)] * 100)
+    await seed_finished_history(pool, user, dataset.id, 300_000)  # as after months of use
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-        # A long history of finished jobs, as after months of use.
-        await conn.execute(
-            """
-            INSERT INTO backtest_jobs (id, owner_id, dataset_id, fair_key, config, config_hash, status,
-                                       finished_at)
-            SELECT gen_random_uuid(), %(user)s, %(dataset)s, g, '{}'::json, 'h', 'succeeded', now()
-              FROM generate_series(1, 300000) AS g
-            """,
-            {"user": user, "dataset": dataset.id},
-        )
-        await conn.execute("ANALYZE backtest_jobs")
         cur = await conn.execute(
             "EXPLAIN " + queue_sql.CLAIM,
             {"worker_id": uuid.uuid4(), "limit": 10, "lease_seconds": 30},

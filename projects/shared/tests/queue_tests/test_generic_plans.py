@@ -15,6 +15,7 @@ from backtest_shared.jobs import queue_sql
 from backtest_shared.jobs.repository import JobQueue
 from backtest_testing.seed import job_for
 from backtest_testing.seed import seed_dataset
+from backtest_testing.seed import seed_finished_history
 from backtest_testing.seed import seed_user
 
 
@@ -42,22 +43,12 @@ def generic_plan(conn: psycopg.Connection, sql: str, params: dict) -> str:
 
 
 @pytest.fixture
-async def busy_queue(queue: JobQueue, pool, database_url: str):
+async def busy_queue(queue: JobQueue, pool):
     """A queue with a long history, 500 pending jobs and 100 running ones, analysed."""
     user = await seed_user(pool)
     dataset = await seed_dataset(pool, user)
     await queue.enqueue(user, [job_for(dataset)] * 600)
-    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-        await conn.execute(
-            """
-            INSERT INTO backtest_jobs (id, owner_id, dataset_id, fair_key, config, config_hash, status,
-                                       finished_at)
-            SELECT gen_random_uuid(), %(user)s, %(dataset)s, g, '{}'::json, 'h', 'succeeded', now()
-              FROM generate_series(1, 50000) AS g
-            """,
-            {"user": user, "dataset": dataset.id},
-        )
-        await conn.execute("ANALYZE backtest_jobs")
+    await seed_finished_history(pool, user, dataset.id, 50_000)
     running = await queue.claim(uuid.uuid4(), 100)
     return running
 

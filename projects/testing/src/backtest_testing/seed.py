@@ -39,6 +39,23 @@ async def seed_bundle(pool: AsyncConnectionPool[Any], owner_id: uuid.UUID, total
     return bundle_id
 
 
+async def seed_finished_history(
+    pool: AsyncConnectionPool[Any], owner_id: uuid.UUID, dataset_id: uuid.UUID, jobs: int
+) -> None:
+    """``jobs`` succeeded jobs inserted directly, as after months of use, then ANALYZE."""
+    async with pool.connection() as conn:
+        await conn.execute(
+            """
+            INSERT INTO backtest_jobs (id, owner_id, dataset_id, fair_key, config, config_hash, status,
+                                       finished_at)
+            SELECT gen_random_uuid(), %(owner)s, %(dataset)s, g, '{}'::json, 'h', 'succeeded', now()
+              FROM generate_series(1, %(jobs)s) AS g
+            """,
+            {"owner": owner_id, "dataset": dataset_id, "jobs": jobs},
+        )
+        await conn.execute("ANALYZE backtest_jobs")
+
+
 def job_for(dataset: DatasetInfo, strategy: dict[str, Any] | None = None) -> QueuedJob:
     config: BacktestConfig = decode_backtest_config(
         {"dataset_id": str(dataset.id), "strategy": strategy or STRATEGY_A_EXAMPLE}

@@ -50,7 +50,7 @@ async def open_pool(
     PostgreSQL otherwise kept re-planning the claim for every call (its generic
     plan's estimate looks worse than it runs), 1-2 ms each, which was half the
     database time of a claim of 10 jobs. Their generic plans are checked in
-    ``test_statements.py``.
+    ``test_generic_plans.py``.
     """
     conninfo = psycopg_url(url)
     kwargs: dict[str, Any] = {"autocommit": True, "application_name": application_name}

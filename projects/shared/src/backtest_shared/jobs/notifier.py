@@ -82,6 +82,7 @@ class JobNotifier:
         self._last_pending_sent = -float("inf")
         self._timer: asyncio.TimerHandle | None = None
         self._timer_due = float("inf")
+        #: The timer's send task, referenced so it is not garbage-collected mid-send.
         self._delayed_send: asyncio.Task[None] | None = None
 
     async def notify(

@@ -19,7 +19,8 @@ Leases and fencing
     has returned the job to the queue, or another worker holds it, a late
     write of the old worker changes nothing.
 
-    Batched writes (complete, heartbeat) match ``j.id = ANY(ids) AND
+    Batched writes (complete, heartbeat, release; progress besides its join
+    for the values) match ``j.id = ANY(ids) AND
     j.lease_token = ANY(tokens)``: tokens are unique across all claims, so a
     job's current token is among the worker's only if it is the one the worker
     got for that very job, exactly as if (id, token) pairs were joined. Pairs
@@ -74,6 +75,11 @@ FINISHED_CHANNEL: Final = "backtest_jobs_finished"
 #: pg_try_advisory_lock key held by the one active reaper (any bigint works;
 #: this is "backtest" in ASCII).
 REAPER_LOCK_KEY: Final = 0x6261636B74657374
+
+#: The jobs of the leases (%(ids)s, %(tokens)s) that are still held (see "Leases and fencing").
+_HELD: Final = (
+    "j.id = ANY(%(ids)s::uuid[]) AND j.lease_token = ANY(%(tokens)s::bigint[]) AND j.lease_expires_at IS NOT NULL"
+)
 
 _BACKOFF_SECONDS: Final = (
     "least(%(backoff_cap)s::float8, %(backoff_base)s::float8 * power(2, greatest(j.attempts - 1, 0)))"
@@ -235,30 +241,28 @@ _CLAIMED_COLUMNS: Final = (
 
 CLAIM: Final = _compact(f"WITH {_CLAIM_CTES}\nSELECT {_CLAIMED_COLUMNS} FROM claimed c")
 
-HEARTBEAT: Final = """
+HEARTBEAT: Final = f"""
 WITH worker AS (
     UPDATE workers SET heartbeat_at = now() WHERE id = %(worker_id)s
 )
 UPDATE backtest_jobs j
    SET lease_expires_at = now() + %(lease_seconds)s * interval '1 second',
        heartbeat_at = now()
- WHERE j.id = ANY(%(ids)s::uuid[]) AND j.lease_token = ANY(%(tokens)s::bigint[])
-   AND j.lease_expires_at IS NOT NULL
+ WHERE {_HELD}
 RETURNING j.id, j.cancel_requested
 """
 
-REPORT_PROGRESS: Final = """
+REPORT_PROGRESS: Final = f"""
 UPDATE backtest_jobs j
    SET progress = p.progress
   FROM unnest(%(ids)s::uuid[], %(tokens)s::bigint[], %(progress)s::float8[])
        AS p(id, token, progress)
- WHERE j.id = p.id AND j.lease_token = p.token AND j.lease_expires_at IS NOT NULL
-   AND j.id = ANY(%(ids)s::uuid[])
+ WHERE j.id = p.id AND j.lease_token = p.token AND {_HELD}
 RETURNING j.id
 """
 
 # Finishing, as CTEs shared by COMPLETE and COMPLETE_AND_CLAIM; ``finished`` holds the result.
-_COMPLETE_CTES: Final = """
+_COMPLETE_CTES: Final = f"""
 finished AS (
     UPDATE backtest_jobs j
        SET status = CASE WHEN j.cancel_requested THEN 'cancelled' ELSE 'succeeded' END,
@@ -266,8 +270,7 @@ finished AS (
            finished_at = now(),
            lease_expires_at = NULL,
            error = NULL
-     WHERE j.id = ANY(%(ids)s::uuid[]) AND j.lease_token = ANY(%(tokens)s::bigint[])
-       AND j.lease_expires_at IS NOT NULL
+     WHERE {_HELD}
     RETURNING j.id, j.status, j.bundle_id
 ), stored AS (
     INSERT INTO job_results (job_id, metrics, equity_curve, trades)
@@ -318,7 +321,7 @@ UPDATE backtest_jobs j
 RETURNING j.id, j.status, j.bundle_id
 """)
 
-RELEASE: Final = """
+RELEASE: Final = f"""
 UPDATE backtest_jobs j
    SET status = CASE WHEN j.cancel_requested THEN 'cancelled' ELSE 'pending' END,
        attempts = greatest(j.attempts - 1, 0),
@@ -327,9 +330,7 @@ UPDATE backtest_jobs j
        lease_expires_at = NULL,
        run_after = now(),
        progress = 0
-  FROM unnest(%(ids)s::uuid[], %(tokens)s::bigint[]) AS r(id, token)
- WHERE j.id = r.id AND j.lease_token = r.token AND j.lease_expires_at IS NOT NULL
-   AND j.id = ANY(%(ids)s::uuid[])
+ WHERE {_HELD}
 RETURNING j.id, j.status, j.bundle_id
 """
 
