@@ -214,7 +214,8 @@ async def _latency(url: str, samples: int) -> list[float]:
         started[job_id] = time.perf_counter()
         await queue.enqueue(user, [job], job_ids=[job_id])
         await asyncio.sleep(0.01)
-    await asyncio.wait_for(task, timeout=30)
+    async with asyncio.timeout(30):
+        await task
     await listener.close()
     await pool.close()
     return pickups

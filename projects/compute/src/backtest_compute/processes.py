@@ -96,7 +96,8 @@ class BacktestProcess:
             daemon=True,
         ).start()
         try:
-            await asyncio.wait_for(asyncio.shield(self._ready), START_TIMEOUT_SECONDS)
+            async with asyncio.timeout(START_TIMEOUT_SECONDS):
+                await asyncio.shield(self._ready)
         except BaseException:
             await self.kill()
             raise

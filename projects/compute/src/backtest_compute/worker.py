@@ -15,6 +15,7 @@ the worker logs it and stops with a non-zero exit code instead of limping on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -359,10 +360,9 @@ class Worker:
                 await self._sleep_or_wake(self.settings.poll_interval)
 
     async def _sleep_or_wake(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self._wake.wait(), seconds)
-        except TimeoutError:
-            pass
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
 
     def _start_job(self, job: ClaimedJob, slot: BacktestProcess | None = None) -> None:
         """Run a claimed job on ``slot`` (handed over by a completion) or on an idle one."""
@@ -580,9 +580,8 @@ class Worker:
             await asyncio.sleep(interval)
             snapshot = list(self._running.values())
             try:
-                reply = await asyncio.wait_for(
-                    self._timed(self.queue.heartbeat(self.worker_id, [r.lease for r in snapshot])), interval
-                )
+                async with asyncio.timeout(interval):
+                    reply = await self._timed(self.queue.heartbeat(self.worker_id, [r.lease for r in snapshot]))
             except TRANSIENT_OR_TIMEOUT as exc:
                 silent_for = time.monotonic() - last_ok
                 event(
@@ -627,6 +626,7 @@ class Worker:
             ]
             self._progress.clear()
             try:
-                await asyncio.wait_for(self._timed(self.queue.report_progress(updates)), 5.0)
+                async with asyncio.timeout(5.0):
+                    await self._timed(self.queue.report_progress(updates))
             except TRANSIENT_OR_TIMEOUT as exc:
                 event(log, "progress.failed", logging.WARNING, worker=self.worker_id, error=str(exc).strip())

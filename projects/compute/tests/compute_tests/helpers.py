@@ -62,7 +62,8 @@ async def running_worker(settings: WorkerSettings) -> AsyncIterator[Worker]:
         yield worker
     finally:
         worker.request_stop()
-        exit_code = await asyncio.wait_for(task, 60)
+        async with asyncio.timeout(60):
+            exit_code = await task
         assert exit_code == 0
 
 

@@ -60,7 +60,8 @@ async def test_all_jobs_complete_although_the_database_restarts_mid_run(
             assert not run.done(), "the worker must carry on after the restart"
         finally:
             worker.request_stop()
-            exit_code = await asyncio.wait_for(run, 60)
+            async with asyncio.timeout(60):
+                exit_code = await run
         assert exit_code == 0
         assert await status_counts(pool) == {"succeeded": 200}
         [[results]] = await fetchall(pool, "SELECT count(*) FROM job_results")

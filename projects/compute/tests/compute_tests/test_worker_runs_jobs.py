@@ -113,7 +113,8 @@ async def test_worker_stops_with_a_nonzero_exit_when_one_of_its_tasks_dies_and_r
     [job_id] = await queue.enqueue(user, [job_for(dataset, slow_strategy(80))])
     worker = _BrokenProgressWorker(fast_settings(database_url, concurrency=1))
 
-    exit_code = await asyncio.wait_for(worker.run(), 30)
+    async with asyncio.timeout(30):
+        exit_code = await worker.run()
 
     assert exit_code == 1
     state = await queue.get(job_id)

@@ -55,7 +55,8 @@ async def test_enqueue_wakes_listeners_and_the_job_is_claimable_when_they_wake(
 
     waiter = asyncio.create_task(claim_when_woken())
     await queue.enqueue(user, [job])
-    await asyncio.wait_for(waiter, timeout=5)
+    async with asyncio.timeout(5):
+        await waiter
     await conn.close()
 
     assert claimed_on_wake == [1]

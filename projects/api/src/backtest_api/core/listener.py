@@ -36,7 +36,8 @@ class FinishedListener:
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="finished-listener")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.connected.wait(), timeout=5)
+            async with asyncio.timeout(5):
+                await self.connected.wait()
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -89,5 +90,6 @@ class FinishedListener:
     async def wait(self, event: asyncio.Event, timeout: float) -> None:
         """Wait for ``event`` (then clear it) or ``timeout``, whichever is first, capped by the safety interval."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout=max(0.0, min(timeout, self.safety_interval)))
+            async with asyncio.timeout(max(0.0, min(timeout, self.safety_interval))):
+                await event.wait()
         event.clear()

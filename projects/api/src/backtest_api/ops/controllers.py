@@ -35,7 +35,8 @@ class HealthController(Controller):
     async def ready(self, services: ServicesDep) -> Response[Health]:
         expected = services.head_revision
         try:
-            revision = await asyncio.wait_for(repository.schema_revision(services.pool), timeout=3.0)
+            async with asyncio.timeout(3.0):
+                revision = await repository.schema_revision(services.pool)
         except Exception as exc:
             return Response(Health(status="unavailable", database=f"unreachable: {exc}"), status_code=503)
         if revision != expected:
