@@ -19,6 +19,7 @@ from litestar.openapi.spec import SecurityScheme
 
 from backtest_api.accounts.controllers import AccountController
 from backtest_api.backtests.controllers import BacktestController
+from backtest_api.backtests.submitter import Submitter
 from backtest_api.bundles.controllers import BundleController
 from backtest_api.core.auth import PUBLIC_PATHS
 from backtest_api.core.auth import ApiKeyAuthMiddleware
@@ -75,6 +76,7 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
                 authenticator=Authenticator(pool, settings.auth_cache_seconds),
                 rate_limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
                 listener=listener,
+                submitter=Submitter(queue),
                 head_revision=head_revision(),
             )
             app.state.pending_limit_retry_after = settings.pending_limit_retry_after

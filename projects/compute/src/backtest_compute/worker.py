@@ -30,7 +30,6 @@ from typing import Literal
 
 from psycopg_pool import AsyncConnectionPool
 
-from backtest_compute.batcher import Batcher
 from backtest_compute.dbretry import TRANSIENT_ERRORS
 from backtest_compute.dbretry import TRANSIENT_OR_TIMEOUT
 from backtest_compute.dbretry import with_retry
@@ -42,6 +41,7 @@ from backtest_compute.protocol import Failed
 from backtest_compute.protocol import Finished
 from backtest_compute.reaper import Reaper
 from backtest_compute.settings import WorkerSettings
+from backtest_shared.batching import Batcher
 from backtest_shared.db.pool import open_pool
 from backtest_shared.engine import ENGINE_VERSION
 from backtest_shared.jobs.models import ClaimedJob

@@ -27,6 +27,9 @@ from backtest_shared.jobs.config import config_content_hash
 from backtest_shared.jobs.config import decode_backtest_config
 from backtest_shared.jobs.models import JobState
 from backtest_shared.jobs.models import QueuedJob
+from backtest_shared.jobs.models import SingleSubmit
+from backtest_shared.jobs.repository import PendingLimitExceededError
+from backtest_shared.jobs.repository import check_job_options
 
 TRADE_COLUMNS = tuple(Trade.__struct_fields__)
 
@@ -44,21 +47,28 @@ async def queued_job(services: Services, user: Principal, dataset_id: uuid.UUID,
 
 async def submit(services: Services, user: Principal, request: BacktestCreate) -> BacktestAccepted:
     job = await queued_job(services, user, request.dataset_id, request.strategy)
+    check_job_options(request.priority, request.max_attempts, request.timeout_seconds)
+    limit = max_pending(services, user)
     try:
-        ids, reused = await services.queue.enqueue_reusing(
-            user.id,
-            [job],
-            priority=request.priority,
-            max_attempts=request.max_attempts,
-            timeout_seconds=request.timeout_seconds,
-            max_pending=max_pending(services, user),
-            reuse=request.reuse,
+        outcome = await services.submitter.submit(
+            SingleSubmit(
+                id=uuid.uuid4(),
+                owner_id=user.id,
+                job=job,
+                priority=request.priority,
+                max_attempts=request.max_attempts,
+                timeout_seconds=request.timeout_seconds,
+                max_pending=limit,
+                reuse=request.reuse,
+            )
         )
     except psycopg.errors.ForeignKeyViolation:  # the dataset was deleted meanwhile
         services.dataset_cache.pop(request.dataset_id, None)
         raise NotFoundError("dataset", request.dataset_id, field="dataset_id") from None
-    source = reused.get(ids[0])
-    return BacktestAccepted(id=ids[0], status="succeeded" if source else "pending", reused_from=source)
+    if outcome.status == "limited":
+        raise PendingLimitExceededError(limit)
+    status = "succeeded" if outcome.status == "reused" else "pending"
+    return BacktestAccepted(id=outcome.id, status=status, reused_from=outcome.reused_from)
 
 
 async def visible_job(services: Services, user: Principal, job_id: uuid.UUID) -> JobState:

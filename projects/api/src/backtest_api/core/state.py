@@ -9,6 +9,7 @@ from typing import Any
 from litestar.datastructures import State
 from psycopg_pool import AsyncConnectionPool
 
+from backtest_api.backtests.submitter import Submitter
 from backtest_api.core.auth import Authenticator
 from backtest_api.core.listener import FinishedListener
 from backtest_api.core.ratelimit import RateLimiter
@@ -24,6 +25,7 @@ class Services:
     authenticator: Authenticator
     rate_limiter: RateLimiter
     listener: FinishedListener
+    submitter: Submitter
     #: The schema revision this release expects (``/health/ready`` compares the database's).
     head_revision: str | None = None
     #: dataset id -> (owner id, content hash); datasets never change once stored.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from typing import Any
+from typing import Literal
 
 import msgspec
 
@@ -16,6 +17,27 @@ class QueuedJob(msgspec.Struct, frozen=True, kw_only=True):
 
     config: BacktestConfig
     config_hash: str
+
+
+class SingleSubmit(msgspec.Struct, frozen=True, kw_only=True):
+    """One request's job, for ``JobQueue.enqueue_each`` (options as in ``enqueue_reusing``)."""
+
+    id: uuid.UUID
+    owner_id: uuid.UUID
+    job: QueuedJob
+    priority: int = 0
+    max_attempts: int = 3
+    timeout_seconds: int = 3600
+    max_pending: int | None = None
+    reuse: bool = True
+
+
+class SubmitOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """What became of a ``SingleSubmit``: 'limited' means refused, nothing written."""
+
+    id: uuid.UUID
+    status: Literal["queued", "reused", "limited"]
+    reused_from: uuid.UUID | None = None
 
 
 class ClaimedJob(msgspec.Struct, frozen=True, kw_only=True):

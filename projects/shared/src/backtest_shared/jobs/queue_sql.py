@@ -175,6 +175,102 @@ SELECT coalesce((SELECT a.ok FROM allowed a), false),
        ARRAY(SELECT r.reused_from FROM reused r ORDER BY r.id) AS reused_sources
 """)
 
+#: Single-job submits of possibly many owners in one statement (the API batches
+#: concurrent submits: one statement costs the database as much as eight jobs
+#: enqueued together). Each job is its own request: it is queued, answered by
+#: reuse, or refused as over its owner's ``max_pending`` (status 'limited',
+#: nothing written for it), whatever happens to the others. Fair keys as in
+#: ENQUEUE, per owner; the owners' counters are locked in id order first, so
+#: two batches locking the same owners cannot deadlock.
+ENQUEUE_EACH: Final = _compact("""
+WITH n AS (
+    SELECT u.*
+      FROM unnest(%(ids)s::uuid[], %(owner_ids)s::uuid[], %(dataset_ids)s::uuid[], %(configs)b::json[],
+                  %(config_hashes)s::text[], %(priorities)s::int[], %(max_attempts)s::int[],
+                  %(timeouts)s::int[], %(max_pendings)s::int[], %(reuses)s::bool[])
+           WITH ORDINALITY AS u(id, owner_id, dataset_id, config, config_hash, priority, max_attempts,
+                                timeout_seconds, max_pending, reuse, ord)
+), source AS (
+    SELECT DISTINCT ON (s.config_hash) s.config_hash, s.id
+      FROM backtest_jobs s
+     WHERE s.status = 'succeeded'
+       AND s.config_hash = ANY(ARRAY(SELECT n.config_hash FROM n WHERE n.reuse))
+     ORDER BY s.config_hash, s.finished_at DESC
+), j AS (
+    SELECT n.*, source.id AS source_id
+      FROM n LEFT JOIN source ON n.reuse AND source.config_hash = n.config_hash
+), fresh AS (
+    SELECT j.*, row_number() OVER (PARTITION BY j.owner_id ORDER BY j.ord) AS nth
+      FROM j WHERE j.source_id IS NULL
+), locked AS (
+    SELECT u.id FROM users u
+     WHERE u.id = ANY(ARRAY(SELECT f.owner_id FROM fresh f))
+     ORDER BY u.id
+       FOR NO KEY UPDATE
+), head AS (
+    SELECT coalesce(
+        (SELECT fair_key FROM backtest_jobs
+          WHERE status = 'pending'
+          ORDER BY priority DESC, fair_key
+          LIMIT 1),
+        0) AS key
+), owners AS (
+    -- Per owner, as of this statement's snapshot: jobs wanted, their counter and oldest waiting key.
+    SELECT f.owner_id, count(*) AS wanted, min(f.max_pending) AS max_pending, u.fair_tail AS tail_seen,
+           (SELECT min(p.fair_key) FROM backtest_jobs p
+             WHERE p.status = 'pending' AND p.owner_id = f.owner_id) AS oldest
+      FROM fresh f JOIN users u ON u.id = f.owner_id
+     GROUP BY f.owner_id, u.fair_tail
+), room AS (
+    -- How many of each owner's jobs fit under their limit (bounded as in ENQUEUE).
+    SELECT o.*,
+           CASE WHEN o.max_pending IS NULL
+                  OR coalesce(o.tail_seen - o.oldest, 0) + o.wanted <= o.max_pending THEN o.wanted
+                ELSE greatest(0, least(o.wanted, o.max_pending - (
+                    SELECT count(*) FROM (SELECT 1 FROM backtest_jobs p
+                                           WHERE p.status = 'pending' AND p.owner_id = o.owner_id
+                                           LIMIT o.max_pending + 1) AS counted)))
+           END AS admitted
+      FROM owners o
+), keys AS (
+    UPDATE users u
+       SET fair_tail = CASE WHEN r.oldest IS NULL AND u.fair_tail = r.tail_seen THEN head.key
+                            ELSE greatest(u.fair_tail, head.key) END + r.admitted
+      FROM room r, head, locked l
+     WHERE u.id = r.owner_id AND l.id = r.owner_id AND r.admitted > 0
+    RETURNING u.id AS owner_id, u.fair_tail - r.admitted AS start
+), queued AS (
+    INSERT INTO backtest_jobs
+        (id, owner_id, dataset_id, priority, fair_key, config, config_hash, max_attempts, timeout_seconds)
+    SELECT f.id, f.owner_id, f.dataset_id, f.priority, k.start + f.nth - 1, f.config, f.config_hash,
+           f.max_attempts, f.timeout_seconds
+      FROM fresh f
+      JOIN keys k ON k.owner_id = f.owner_id
+      JOIN room r ON r.owner_id = f.owner_id
+     WHERE f.nth <= r.admitted
+    RETURNING id
+), reused AS (
+    INSERT INTO backtest_jobs
+        (id, owner_id, dataset_id, priority, fair_key, config, config_hash, max_attempts, timeout_seconds,
+         status, progress, reused_from, started_at, finished_at)
+    SELECT j.id, j.owner_id, j.dataset_id, j.priority, 0, j.config, j.config_hash, j.max_attempts,
+           j.timeout_seconds, 'succeeded', 1, j.source_id, now(), now()
+      FROM j
+     WHERE j.source_id IS NOT NULL
+    RETURNING id, reused_from
+), copied AS (
+    INSERT INTO job_results (job_id, metrics, equity_curve, trades)
+    SELECT r.id, jr.metrics, jr.equity_curve, jr.trades
+      FROM reused r
+      JOIN job_results jr ON jr.job_id = r.reused_from
+)
+SELECT j.id,
+       CASE WHEN j.source_id IS NOT NULL THEN 'reused' WHEN q.id IS NOT NULL THEN 'queued' ELSE 'limited' END,
+       j.source_id
+  FROM j LEFT JOIN queued q ON q.id = j.id
+ ORDER BY j.ord
+""")
+
 INSERT_BUNDLE: Final = """
 INSERT INTO bundles (id, owner_id, name, rank_by, total_jobs, request)
 VALUES (%(id)s, %(owner_id)s, %(name)s, %(rank_by)s, %(total_jobs)s, %(request)s::jsonb)

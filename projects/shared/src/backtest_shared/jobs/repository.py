@@ -24,7 +24,9 @@ from backtest_shared.jobs.models import JobOutcome
 from backtest_shared.jobs.models import JobState
 from backtest_shared.jobs.models import Lease
 from backtest_shared.jobs.models import QueuedJob
+from backtest_shared.jobs.models import SingleSubmit
 from backtest_shared.jobs.models import StoredResult
+from backtest_shared.jobs.models import SubmitOutcome
 from backtest_shared.jobs.models import WorkerInfo
 from backtest_shared.jobs.notifier import JobNotifier
 from backtest_shared.jobs.notifier import finished_keys
@@ -64,7 +66,8 @@ def _json(value: Any) -> str:
     return _json_encoder.encode(value).decode()
 
 
-def _check_job_options(priority: int, max_attempts: int, timeout_seconds: int) -> None:
+def check_job_options(priority: int, max_attempts: int, timeout_seconds: int) -> None:
+    """Refuse out-of-range options (``JobConfigError`` naming the field) before anything is written."""
     if not -MAX_PRIORITY <= priority <= MAX_PRIORITY:
         raise JobConfigError("priority", f"must be between {-MAX_PRIORITY} and {MAX_PRIORITY}")
     if not 1 <= max_attempts <= MAX_ATTEMPTS:
@@ -309,7 +312,7 @@ class JobQueue:
         max_pending: int | None,
         reuse: bool,
     ) -> dict[str, Any]:
-        _check_job_options(priority, max_attempts, timeout_seconds)
+        check_job_options(priority, max_attempts, timeout_seconds)
         if len(ids) != len(jobs):
             raise ValueError("job_ids must match jobs one to one")
         return {
@@ -371,6 +374,36 @@ class JobQueue:
         if rows[0][1]:
             await self._notifier.notify(pending=True)
         return ids, reused
+
+    async def enqueue_each(self, submits: Sequence[SingleSubmit]) -> list[SubmitOutcome]:
+        """Enqueue single jobs of any owners in one statement, each on its own terms.
+
+        Each is queued, answered by reuse of an identical finished result, or
+        refused as over its owner's ``max_pending`` ('limited', nothing written),
+        independently of the others. A database error (a dataset deleted
+        meanwhile) fails the whole statement.
+        """
+        for submit in submits:
+            check_job_options(submit.priority, submit.max_attempts, submit.timeout_seconds)
+        if not submits:
+            return []
+        params = {
+            "ids": [s.id for s in submits],
+            "owner_ids": [s.owner_id for s in submits],
+            "dataset_ids": [s.job.config.dataset_id for s in submits],
+            "configs": [_json(s.job.config.to_json_dict()) for s in submits],
+            "config_hashes": [s.job.config_hash for s in submits],
+            "priorities": [s.priority for s in submits],
+            "max_attempts": [s.max_attempts for s in submits],
+            "timeouts": [s.timeout_seconds for s in submits],
+            "max_pendings": [s.max_pending for s in submits],
+            "reuses": [s.reuse for s in submits],
+        }
+        rows = await self._fetchall(queue_sql.ENQUEUE_EACH, params)
+        outcomes = [SubmitOutcome(id=row[0], status=row[1], reused_from=row[2]) for row in rows]
+        if any(o.status == "queued" for o in outcomes):
+            await self._notifier.notify(pending=True)
+        return outcomes
 
     async def create_bundle(
         self,

@@ -1,7 +1,8 @@
 """Natural batching: items submitted while a flush is in flight go out together in the next one.
 
-This adds no latency when the worker is quiet (a lone item is flushed at once)
-and turns a burst of completions into one statement under load.
+This adds no latency when traffic is quiet (a lone item is flushed at once) and
+turns a burst into one statement under load: the compute worker's completions,
+the API's single submits.
 """
 
 from __future__ import annotations
