@@ -59,6 +59,18 @@ async def test_garbage_declared_as_parquet_answers_400(client, alice):
     assert response.json()["field"].startswith("data")
 
 
+async def test_the_declared_format_is_honoured_over_detection(client, alice):
+    """Regression: the ``format`` query parameter must reach the handler (its argument is ``file_format``)."""
+    body = csv_bytes(synthetic_ohlcv(50, seed=5))
+
+    declared_csv = await _upload(client, alice, body, format="csv")
+    declared_parquet = await _upload(client, alice, body, format="parquet")
+
+    assert declared_csv.status_code == 201
+    assert declared_parquet.status_code == 400
+    assert declared_parquet.json()["field"].startswith("data")
+
+
 async def test_a_file_over_the_size_limit_answers_413(database_url, alice):
     from litestar.testing import AsyncTestClient
 

@@ -29,7 +29,7 @@ WAIT_DESCRIPTION = (
     "Long-poll: answer as soon as the backtest reaches a final state, or after this many seconds "
     "(capped by the server's maximum, 60 s by default)"
 )
-Wait = Annotated[float, Parameter(query="wait", ge=0, le=3600, description=WAIT_DESCRIPTION, required=False)]
+Wait = Annotated[float, Parameter(ge=0, le=3600, description=WAIT_DESCRIPTION, required=False)]
 
 
 class BacktestController(Controller):
@@ -63,16 +63,16 @@ class BacktestController(Controller):
         self,
         services: ServicesDep,
         user: CurrentUser,
-        status: Annotated[list[Status] | None, Parameter(query="status", required=False)] = None,
-        bundle_id: Annotated[uuid.UUID | None, Parameter(query="bundle_id", required=False)] = None,
-        created_after: Annotated[dt.datetime | None, Parameter(query="created_after", required=False)] = None,
-        created_before: Annotated[dt.datetime | None, Parameter(query="created_before", required=False)] = None,
+        status: Annotated[list[Status] | None, Parameter(required=False)] = None,
+        bundle_id: Annotated[uuid.UUID | None, Parameter(required=False)] = None,
+        created_after: Annotated[dt.datetime | None, Parameter(required=False)] = None,
+        created_before: Annotated[dt.datetime | None, Parameter(required=False)] = None,
         sort: Annotated[
             Literal["created_at", "-created_at"],
-            Parameter(query="sort", description="created_at (oldest first) or -created_at", required=False),
+            Parameter(description="created_at (oldest first) or -created_at", required=False),
         ] = "-created_at",
-        limit: Annotated[int, Parameter(query="limit", ge=1, le=500, required=False)] = 50,
-        cursor: Annotated[str | None, Parameter(query="cursor", max_length=200, required=False)] = None,
+        limit: Annotated[int, Parameter(ge=1, le=500, required=False)] = 50,
+        cursor: Annotated[str | None, Parameter(max_length=200, required=False)] = None,
     ) -> BacktestPage:
         filters = JobFilter(
             owner_id=user.owner_filter(),

@@ -55,7 +55,7 @@ class BundleController(Controller):
         self,
         services: ServicesDep,
         user: CurrentUser,
-        limit: Annotated[int, Parameter(query="limit", ge=1, le=500, required=False)] = 50,
+        limit: Annotated[int, Parameter(ge=1, le=500, required=False)] = 50,
     ) -> BundlePage:
         return BundlePage(items=await repository.list_bundles(services.pool, user.owner_filter(), limit))
 
@@ -71,9 +71,9 @@ class BundleController(Controller):
         bundle_id: uuid.UUID,
         wait: Wait = 0.0,
         rank_by: Annotated[
-            str | None, Parameter(query="rank_by", description=RANK_BY_DESCRIPTION, max_length=64, required=False)
+            str | None, Parameter(description=RANK_BY_DESCRIPTION, max_length=64, required=False)
         ] = None,
-        top: Annotated[int, Parameter(query="top", ge=0, le=10_000, required=False)] = 20,
+        top: Annotated[int, Parameter(ge=0, le=10_000, required=False)] = 20,
     ) -> Bundle:
         bundle, counts = await bundles.wait_for_bundle(services, user, bundle_id, wait)
         return await bundles.describe(services, bundle, counts, rank_by, top)

@@ -21,6 +21,7 @@ from litestar.openapi.spec import Operation
 from litestar.openapi.spec import RequestBody
 from litestar.openapi.spec import Schema
 from litestar.params import Parameter
+from litestar.params import QueryParameter
 
 from backtest_api.accounts.schemas import Principal
 from backtest_api.core.dependencies import CurrentUser
@@ -72,10 +73,10 @@ class DatasetController(Controller):
         services: ServicesDep,
         user: CurrentUser,
         body: bytes,
-        name: Annotated[str, Parameter(query="name", min_length=1, max_length=200, description="Display name")],
+        name: Annotated[str, Parameter(min_length=1, max_length=200, description="Display name")],
         file_format: Annotated[
             Literal["csv", "parquet"] | None,
-            Parameter(query="format", description="File format (default: detected)", required=False),
+            QueryParameter(name="format", description="File format (default: detected)", required=False),
         ] = None,
     ) -> Response[Dataset]:
         chosen = datasets.detect_format(body, file_format, request.headers.get("content-type"))
@@ -87,7 +88,7 @@ class DatasetController(Controller):
         self,
         services: ServicesDep,
         user: CurrentUser,
-        limit: Annotated[int, Parameter(query="limit", ge=1, le=1000, required=False)] = 100,
+        limit: Annotated[int, Parameter(ge=1, le=1000, required=False)] = 100,
     ) -> DatasetPage:
         return DatasetPage(items=await repository.list_datasets(services.pool, user.owner_filter(), limit))
 
