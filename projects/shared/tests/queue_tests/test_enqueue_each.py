@@ -3,13 +3,18 @@
 import asyncio
 import uuid
 
+import psycopg
+
+from backtest_shared.jobs import queue_sql
 from backtest_shared.jobs.models import JobOutcome
 from backtest_shared.jobs.models import Lease
 from backtest_shared.jobs.models import QueuedJob
 from backtest_shared.jobs.models import SingleSubmit
 from backtest_shared.jobs.repository import JobQueue
+from backtest_shared.jobs.repository import enqueue_each_params
 from backtest_testing.seed import job_for
 from backtest_testing.seed import seed_dataset
+from backtest_testing.seed import seed_finished_history
 from backtest_testing.seed import seed_user
 
 
@@ -107,3 +112,17 @@ async def test_concurrent_batches_over_the_same_owners_neither_deadlock_nor_shar
             "SELECT count(*), count(DISTINCT (owner_id, fair_key)) FROM backtest_jobs WHERE status = 'pending'"
         )
         assert await cur.fetchone() == (540, 540)
+
+
+async def test_the_statement_probes_indexes_only_with_a_long_history(queue: JobQueue, pool, database_url: str) -> None:
+    owners = await _owners(pool, 4)
+    user, job = owners[0]
+    await queue.enqueue(user, [job] * 100)
+    await seed_finished_history(pool, user, job.config.dataset_id, 300_000)  # as after months of use
+    submits = [SingleSubmit(id=uuid.uuid4(), owner_id=o, job=j, max_pending=1_000) for o, j in owners * 2]
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        cur = await conn.execute("EXPLAIN " + queue_sql.ENQUEUE_EACH, enqueue_each_params(submits))
+        plan = "\n".join(row[0] for row in await cur.fetchall())
+
+    assert "Seq Scan on backtest_jobs" not in plan, plan
+    assert "backtest_jobs_config_hash_done_idx" in plan, plan

@@ -94,6 +94,22 @@ def _encoded(outcomes: Sequence[JobOutcome]) -> list[tuple[Lease, str, str, str]
     return [(o.lease, _json(o.metrics), _json(o.equity_curve), _json(o.trades)) for o in outcomes]
 
 
+def enqueue_each_params(submits: Sequence[SingleSubmit]) -> dict[str, Any]:
+    """``queue_sql.ENQUEUE_EACH``'s parameters: one array per column, one element per submit."""
+    return {
+        "ids": [s.id for s in submits],
+        "owner_ids": [s.owner_id for s in submits],
+        "dataset_ids": [s.job.config.dataset_id for s in submits],
+        "configs": [_json(s.job.config.to_json_dict()) for s in submits],
+        "config_hashes": [s.job.config_hash for s in submits],
+        "priorities": [s.priority for s in submits],
+        "max_attempts": [s.max_attempts for s in submits],
+        "timeouts": [s.timeout_seconds for s in submits],
+        "max_pendings": [s.max_pending for s in submits],
+        "reuses": [s.reuse for s in submits],
+    }
+
+
 class JobQueue:
     """Enqueue, claim, heartbeat, finish, release, cancel and reap backtest jobs."""
 
@@ -387,19 +403,7 @@ class JobQueue:
             check_job_options(submit.priority, submit.max_attempts, submit.timeout_seconds)
         if not submits:
             return []
-        params = {
-            "ids": [s.id for s in submits],
-            "owner_ids": [s.owner_id for s in submits],
-            "dataset_ids": [s.job.config.dataset_id for s in submits],
-            "configs": [_json(s.job.config.to_json_dict()) for s in submits],
-            "config_hashes": [s.job.config_hash for s in submits],
-            "priorities": [s.priority for s in submits],
-            "max_attempts": [s.max_attempts for s in submits],
-            "timeouts": [s.timeout_seconds for s in submits],
-            "max_pendings": [s.max_pending for s in submits],
-            "reuses": [s.reuse for s in submits],
-        }
-        rows = await self._fetchall(queue_sql.ENQUEUE_EACH, params)
+        rows = await self._fetchall(queue_sql.ENQUEUE_EACH, enqueue_each_params(submits))
         outcomes = [SubmitOutcome(id=row[0], status=row[1], reused_from=row[2]) for row in rows]
         if any(o.status == "queued" for o in outcomes):
             await self._notifier.notify(pending=True)
