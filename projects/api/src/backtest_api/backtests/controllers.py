@@ -11,6 +11,8 @@ from litestar import Controller
 from litestar import Response
 from litestar import get
 from litestar import post
+from litestar.params import FromPath
+from litestar.params import JSONBody
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent
 
@@ -48,7 +50,7 @@ class BacktestController(Controller):
         status_code=202,
     )
     async def submit(
-        self, services: ServicesDep, user: CurrentUser, data: BacktestCreate
+        self, services: ServicesDep, user: CurrentUser, data: JSONBody[BacktestCreate]
     ) -> Response[BacktestAccepted]:
         accepted = await backtests.submit(services, user, data)
         return Response(accepted, status_code=202, headers={"Location": f"{self.path}/{accepted.id}"})
@@ -92,7 +94,7 @@ class BacktestController(Controller):
         summary="Get a backtest (status, progress, timestamps, error, result)",
     )
     async def get_backtest(
-        self, services: ServicesDep, user: CurrentUser, backtest_id: uuid.UUID, wait: Wait = 0.0
+        self, services: ServicesDep, user: CurrentUser, backtest_id: FromPath[uuid.UUID], wait: Wait = 0.0
     ) -> Backtest:
         state = await backtests.wait_for_job(services, user, backtest_id, wait)
         return await backtests.describe(services, state)
@@ -103,7 +105,9 @@ class BacktestController(Controller):
         summary="A succeeded backtest's trades as CSV",
         media_type="text/csv",
     )
-    async def trades_csv(self, services: ServicesDep, user: CurrentUser, backtest_id: uuid.UUID) -> Response[str]:
+    async def trades_csv(
+        self, services: ServicesDep, user: CurrentUser, backtest_id: FromPath[uuid.UUID]
+    ) -> Response[str]:
         body = await backtests.trades_csv(services, user, backtest_id)
         return Response(
             body,
@@ -117,7 +121,9 @@ class BacktestController(Controller):
         summary="Server-sent events of a backtest's progress until it is final",
         media_type="text/event-stream",
     )
-    async def events(self, services: ServicesDep, user: CurrentUser, backtest_id: uuid.UUID) -> ServerSentEvent:
+    async def events(
+        self, services: ServicesDep, user: CurrentUser, backtest_id: FromPath[uuid.UUID]
+    ) -> ServerSentEvent:
         await backtests.visible_job(services, user, backtest_id)
         return ServerSentEvent(backtests.progress_events(services, user, backtest_id), event_type="progress")
 
@@ -127,5 +133,5 @@ class BacktestController(Controller):
         summary="Cancel a backtest (pending: at once; running: the worker is asked to stop)",
         status_code=200,
     )
-    async def cancel(self, services: ServicesDep, user: CurrentUser, backtest_id: uuid.UUID) -> Backtest:
+    async def cancel(self, services: ServicesDep, user: CurrentUser, backtest_id: FromPath[uuid.UUID]) -> Backtest:
         return await backtests.cancel(services, user, backtest_id)

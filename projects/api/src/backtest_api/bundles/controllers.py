@@ -10,6 +10,8 @@ from litestar import Controller
 from litestar import Response
 from litestar import get
 from litestar import post
+from litestar.params import FromPath
+from litestar.params import JSONBody
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent
 
@@ -46,7 +48,9 @@ class BundleController(Controller):
         ),
         status_code=202,
     )
-    async def submit(self, services: ServicesDep, user: CurrentUser, data: BundleCreate) -> Response[BundleAccepted]:
+    async def submit(
+        self, services: ServicesDep, user: CurrentUser, data: JSONBody[BundleCreate]
+    ) -> Response[BundleAccepted]:
         accepted = await bundles.submit(services, user, data)
         return Response(accepted, status_code=202, headers={"Location": f"{self.path}/{accepted.id}"})
 
@@ -68,7 +72,7 @@ class BundleController(Controller):
         self,
         services: ServicesDep,
         user: CurrentUser,
-        bundle_id: uuid.UUID,
+        bundle_id: FromPath[uuid.UUID],
         wait: Wait = 0.0,
         rank_by: Annotated[
             str | None, Parameter(description=RANK_BY_DESCRIPTION, max_length=64, required=False)
@@ -84,7 +88,7 @@ class BundleController(Controller):
         summary="Server-sent events of a bundle's progress until every backtest is final",
         media_type="text/event-stream",
     )
-    async def events(self, services: ServicesDep, user: CurrentUser, bundle_id: uuid.UUID) -> ServerSentEvent:
+    async def events(self, services: ServicesDep, user: CurrentUser, bundle_id: FromPath[uuid.UUID]) -> ServerSentEvent:
         await bundles.visible_bundle(services, user, bundle_id)
         return ServerSentEvent(bundles.progress_events(services, user, bundle_id), event_type="progress")
 
@@ -94,5 +98,5 @@ class BundleController(Controller):
         summary="Cancel a bundle's pending and running backtests",
         status_code=200,
     )
-    async def cancel(self, services: ServicesDep, user: CurrentUser, bundle_id: uuid.UUID) -> BundleCancelled:
+    async def cancel(self, services: ServicesDep, user: CurrentUser, bundle_id: FromPath[uuid.UUID]) -> BundleCancelled:
         return BundleCancelled(**await bundles.cancel(services, user, bundle_id))

@@ -13,7 +13,7 @@ from backtest_api.core.state import Services
 from backtest_api.core.state import provide_services
 
 
-def provide_user(request: Request[Principal, Any, Any], services: Services) -> Principal:
+def provide_user(request: Request[Principal, Any, Any], services: NamedDependency[Services]) -> Principal:
     """The authenticated caller.
 
     It names ``services`` only so that Litestar resolves the two one after the

@@ -20,8 +20,10 @@ from litestar.openapi.spec import OpenAPIType
 from litestar.openapi.spec import Operation
 from litestar.openapi.spec import RequestBody
 from litestar.openapi.spec import Schema
+from litestar.params import FromPath
 from litestar.params import Parameter
 from litestar.params import QueryParameter
+from litestar.params import RawBody
 
 from backtest_api.accounts.schemas import Principal
 from backtest_api.core.dependencies import CurrentUser
@@ -72,7 +74,7 @@ class DatasetController(Controller):
         request: Request[Principal, str, State],
         services: ServicesDep,
         user: CurrentUser,
-        body: bytes,
+        body: RawBody,
         name: Annotated[str, Parameter(min_length=1, max_length=200, description="Display name")],
         file_format: Annotated[
             Literal["csv", "parquet"] | None,
@@ -93,7 +95,7 @@ class DatasetController(Controller):
         return DatasetPage(items=await repository.list_datasets(services.pool, user.owner_filter(), limit))
 
     @get("/{dataset_id:uuid}", operation_id="getDataset", summary="Get a dataset's metadata")
-    async def get_dataset(self, services: ServicesDep, user: CurrentUser, dataset_id: uuid.UUID) -> Dataset:
+    async def get_dataset(self, services: ServicesDep, user: CurrentUser, dataset_id: FromPath[uuid.UUID]) -> Dataset:
         return await datasets.get(services, user, dataset_id)
 
     @delete(
@@ -102,5 +104,5 @@ class DatasetController(Controller):
         summary="Delete a dataset no backtest uses (409 otherwise)",
         status_code=204,
     )
-    async def delete_dataset(self, services: ServicesDep, user: CurrentUser, dataset_id: uuid.UUID) -> None:
+    async def delete_dataset(self, services: ServicesDep, user: CurrentUser, dataset_id: FromPath[uuid.UUID]) -> None:
         await datasets.delete(services, user, dataset_id)
