@@ -226,8 +226,7 @@ def h2load_fixed_rate(port: int, pairs: list[tuple[str, str]], rate: float, dura
                 last = max(last, (int(start_us) + int(took_us)) / 1e6)
         os.unlink(body_name)
         os.unlink(log_name)
-    result = summary(f"fixed rate (h2load, {conns} connections)", latencies, errors, last - first, target=rate)
-    return result
+    return summary(f"fixed rate (h2load, {conns} connections)", latencies, errors, last - first, target=rate)
 
 
 def wrk_max_rate(port: int, pairs: list[tuple[str, str]], duration: float, conns: int) -> dict:

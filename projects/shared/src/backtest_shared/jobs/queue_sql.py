@@ -85,12 +85,33 @@ _BACKOFF_SECONDS: Final = (
     "least(%(backoff_cap)s::float8, %(backoff_base)s::float8 * power(2, greatest(j.attempts - 1, 0)))"
 )
 
+#: Shared by ENQUEUE and ENQUEUE_EACH: the claim order's first pending key, where
+#: the jobs of an owner with nothing waiting start.
+_QUEUE_HEAD: Final = """
+head AS (
+    SELECT coalesce(
+        (SELECT fair_key FROM backtest_jobs
+          WHERE status = 'pending'
+          ORDER BY priority DESC, fair_key
+          LIMIT 1),
+        0) AS key
+)"""
+
+#: Shared by ENQUEUE and ENQUEUE_EACH: the results of the ``reused`` jobs, copied.
+_COPY_REUSED_RESULTS: Final = """
+copied AS (
+    INSERT INTO job_results (job_id, metrics, equity_curve, trades)
+    SELECT r.id, jr.metrics, jr.equity_curve, jr.trades
+      FROM reused r
+      JOIN job_results jr ON jr.job_id = r.reused_from
+)"""
+
 #: Insert jobs in one statement (the caller then wakes the workers). A job whose ``config_hash``
 #: matches a succeeded job (when ``reuse`` is true) is inserted already
 #: 'succeeded', with ``reused_from`` set and the earlier result copied; only the
 #: others are queued and count towards ``max_pending``. All or nothing: when the
 #: limit would be exceeded nothing is written and ``ok`` is false.
-ENQUEUE: Final = _compact("""
+ENQUEUE: Final = _compact(f"""
 WITH source AS (
     SELECT DISTINCT ON (s.config_hash) s.config_hash, s.id
       FROM backtest_jobs s
@@ -107,14 +128,7 @@ WITH source AS (
     SELECT n.*, row_number() OVER (ORDER BY n.ord) AS seq FROM n WHERE n.source_id IS NULL
 ), fresh_count AS (
     SELECT count(*) AS n FROM fresh
-), head AS (
-    SELECT coalesce(
-        (SELECT fair_key FROM backtest_jobs
-          WHERE status = 'pending'
-          ORDER BY priority DESC, fair_key
-          LIMIT 1),
-        0) AS key
-), owner_pending AS (
+), {_QUEUE_HEAD}, owner_pending AS (
     -- The owner's oldest waiting key (one index probe); NULL when nothing waits.
     SELECT min(fair_key) AS oldest
       FROM backtest_jobs
@@ -163,12 +177,7 @@ WITH source AS (
       FROM n, allowed
      WHERE n.source_id IS NOT NULL AND allowed.ok
     RETURNING id, reused_from
-), copied AS (
-    INSERT INTO job_results (job_id, metrics, equity_curve, trades)
-    SELECT r.id, jr.metrics, jr.equity_curve, jr.trades
-      FROM reused r
-      JOIN job_results jr ON jr.job_id = r.reused_from
-)
+), {_COPY_REUSED_RESULTS}
 SELECT coalesce((SELECT a.ok FROM allowed a), false),
        (SELECT count(*) FROM queued) AS queued,
        ARRAY(SELECT r.id FROM reused r ORDER BY r.id) AS reused_ids,
@@ -182,7 +191,7 @@ SELECT coalesce((SELECT a.ok FROM allowed a), false),
 #: nothing written for it), whatever happens to the others. Fair keys as in
 #: ENQUEUE, per owner; the owners' counters are locked in id order first, so
 #: two batches locking the same owners cannot deadlock.
-ENQUEUE_EACH: Final = _compact("""
+ENQUEUE_EACH: Final = _compact(f"""
 WITH n AS (
     SELECT u.*
       FROM unnest(%(ids)s::uuid[], %(owner_ids)s::uuid[], %(dataset_ids)s::uuid[], %(configs)b::json[],
@@ -207,14 +216,7 @@ WITH n AS (
      WHERE u.id = ANY(ARRAY(SELECT f.owner_id FROM fresh f))
      ORDER BY u.id
        FOR NO KEY UPDATE
-), head AS (
-    SELECT coalesce(
-        (SELECT fair_key FROM backtest_jobs
-          WHERE status = 'pending'
-          ORDER BY priority DESC, fair_key
-          LIMIT 1),
-        0) AS key
-), owners AS (
+), {_QUEUE_HEAD}, owners AS (
     -- Per owner, as of this statement's snapshot: jobs wanted, their counter and oldest waiting key.
     SELECT f.owner_id, count(*) AS wanted, min(f.max_pending) AS max_pending, u.fair_tail AS tail_seen,
            (SELECT min(p.fair_key) FROM backtest_jobs p
@@ -258,12 +260,7 @@ WITH n AS (
       FROM j
      WHERE j.source_id IS NOT NULL
     RETURNING id, reused_from
-), copied AS (
-    INSERT INTO job_results (job_id, metrics, equity_curve, trades)
-    SELECT r.id, jr.metrics, jr.equity_curve, jr.trades
-      FROM reused r
-      JOIN job_results jr ON jr.job_id = r.reused_from
-)
+), {_COPY_REUSED_RESULTS}
 SELECT j.id,
        CASE WHEN j.source_id IS NOT NULL THEN 'reused' WHEN q.id IS NOT NULL THEN 'queued' ELSE 'limited' END,
        j.source_id
