@@ -69,7 +69,7 @@ async def _seed(url: str, total_jobs: int, users: int) -> None:
         job = QueuedJob(config=config, config_hash=config_content_hash(config.strategy, dataset.content_hash))
         await queue.enqueue(user, [job] * (per_user + (1 if index < total_jobs % users else 0)))
     async with pool.connection() as conn:
-        await conn.execute("VACUUM ANALYZE backtest_jobs")
+        await conn.execute("VACUUM ANALYZE backtest_jobs, job_queue")
     await pool.close()
 
 

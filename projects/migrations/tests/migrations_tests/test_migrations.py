@@ -71,5 +71,5 @@ def test_migrations_tune_storage_that_the_models_cannot_declare(postgres_admin_u
                     ORDER BY attname"""
             ).fetchall()
 
-    assert fillfactor == (["fillfactor=80"],)
+    assert fillfactor == (["fillfactor=50"],)
     assert storage == [("equity_curve", "e"), ("trades", "e")]

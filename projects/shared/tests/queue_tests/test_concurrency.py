@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from backtest_shared.jobs.repository import JobQueue
 from backtest_testing.claimers import drain_queue
 from backtest_testing.seed import job_for
+from backtest_testing.seed import queue_table_mismatches
 from backtest_testing.seed import seed_dataset
 from backtest_testing.seed import seed_user
 
@@ -29,6 +30,7 @@ async def test_parallel_threads_claim_every_one_of_10000_jobs_exactly_once(queue
     assert set(counts) == expected
     assert set(counts.values()) == {1}
     assert await queue.counts_by_status() == {"succeeded": 10_000}
+    assert await queue_table_mismatches(pool) == []
 
 
 async def test_parallel_processes_claim_every_one_of_10000_jobs_exactly_once(
@@ -37,8 +39,9 @@ async def test_parallel_processes_claim_every_one_of_10000_jobs_exactly_once(
     expected = await _fill(queue, pool, users=3, jobs_per_user=3_334)
 
     with ProcessPoolExecutor(max_workers=3, mp_context=multiprocessing.get_context("spawn")) as executor:
-        claimed = list(executor.map(drain_queue, [database_url] * 3, [10, 25, 100]))
+        claimed = list(executor.map(drain_queue, [database_url] * 3, [10, 25, 100], [True, True, False]))
 
     counts = Counter(job for per_process in claimed for job in per_process)
     assert set(counts) == expected
     assert set(counts.values()) == {1}
+    assert await queue_table_mismatches(pool) == []

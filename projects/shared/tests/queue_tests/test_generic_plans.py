@@ -11,6 +11,7 @@ import pytest
 from psycopg import _queries
 from psycopg.adapt import Transformer
 
+from backtest_shared.db.pool import session_settings
 from backtest_shared.jobs import queue_sql
 from backtest_shared.jobs.repository import JobQueue
 from backtest_testing.seed import job_for
@@ -67,7 +68,7 @@ async def test_the_generic_claim_takes_the_head_of_the_pending_index(busy_queue,
     with psycopg.connect(database_url, autocommit=True) as conn:
         plan = generic_plan(conn, queue_sql.CLAIM, {"worker_id": uuid.uuid4(), "limit": 10, "lease_seconds": 30})
 
-    assert "backtest_jobs_claim_idx" in plan, plan
+    assert "job_queue_claim_idx" in plan, plan
     assert "Seq Scan on backtest_jobs" not in plan, plan
     assert "Index Scan using backtest_jobs_pkey" in plan, plan  # the update probes each chosen job
 
@@ -119,3 +120,30 @@ async def test_complete_and_claim_claims_before_it_completes(busy_queue, databas
     finished = re.search(r"CTE Scan on finished f\s", plan)
     assert claimed is not None and finished is not None, plan
     assert claimed.start() < finished.start(), plan
+
+
+async def test_a_worker_claim_planned_on_an_empty_queue_still_takes_the_index_head_once_it_fills(
+    queue: JobQueue, pool, database_url: str
+) -> None:
+    # Regression: planned once while job_queue was empty (and so analysed), the
+    # generic claim scanned and sorted the whole table for every claim after a
+    # large bundle arrived, until autovacuum analysed the table again.
+    user = await seed_user(pool)
+    dataset = await seed_dataset(pool, user)
+    params = {"worker_id": uuid.uuid4(), "limit": 10, "lease_seconds": 30}
+    options = " ".join(session_settings(generic_plans=True))
+    with psycopg.connect(database_url, autocommit=True, options=options) as conn:
+        conn.execute("ANALYZE job_queue")
+        conn.execute(queue_sql.CLAIM, params, prepare=True)  # planned now, on an empty queue
+        await queue.enqueue(user, [job_for(dataset)] * 5_000)
+        row = conn.execute("SELECT name, generic_plans, parameter_types::text[] FROM pg_prepared_statements").fetchone()
+        assert row is not None and row[1] == 1
+        name, _, types = row
+        cur = psycopg.ClientCursor(conn)
+        arguments = ", ".join(f"%s::{type_}" for type_ in types)
+        names = list(dict.fromkeys(re.findall(r"%\((\w+)\)[sb]", queue_sql.CLAIM)))
+        cur.execute(f"EXPLAIN ANALYZE EXECUTE {name}({arguments})", [params[n] for n in names])
+        plan = "\n".join(row[0] for row in cur.fetchall())
+
+    assert "job_queue_claim_idx" in plan, plan
+    assert "Seq Scan on job_queue" not in plan, plan

@@ -61,3 +61,19 @@ def job_for(dataset: DatasetInfo, strategy: dict[str, Any] | None = None) -> Que
         {"dataset_id": str(dataset.id), "strategy": strategy or STRATEGY_A_EXAMPLE}
     )
     return QueuedJob(config=config, config_hash=config_content_hash(config.strategy, dataset.content_hash))
+
+
+QUEUE_TABLE_MISMATCHES = """
+SELECT coalesce(j.id, q.job_id), j.status, q.claimed
+  FROM (SELECT * FROM backtest_jobs WHERE status IN ('pending', 'running')) j
+  FULL JOIN job_queue q ON q.job_id = j.id AND q.owner_id = j.owner_id AND q.fair_key = j.fair_key
+ WHERE j.id IS NULL OR q.job_id IS NULL OR q.claimed <> (j.status = 'running')
+"""
+
+
+async def queue_table_mismatches(pool: AsyncConnectionPool[Any]) -> list[tuple[Any, ...]]:
+    """Jobs on which ``job_queue`` disagrees with ``backtest_jobs.status`` (none, always)."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(QUEUE_TABLE_MISMATCHES)
+        rows: list[tuple[Any, ...]] = await cur.fetchall()
+        return rows

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import BigInteger
 from sqlalchemy import Boolean
 from sqlalchemy import CheckConstraint
+from sqlalchemy import Column
 from sqlalchemy import DateTime
 from sqlalchemy import Float
 from sqlalchemy import ForeignKey
@@ -23,6 +24,7 @@ from sqlalchemy import Integer
 from sqlalchemy import LargeBinary
 from sqlalchemy import Sequence
 from sqlalchemy import SmallInteger
+from sqlalchemy import Table
 from sqlalchemy import Text
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import JSON
@@ -133,8 +135,10 @@ class Bundle(Base):
 
 
 class BacktestJob(Base):
-    """One backtest in the queue: the row workers claim, lease and finish.
+    """One backtest: the row workers claim, lease and finish, and users read.
 
+    ``status`` is the job's truth; ``job_queue`` holds the same job while it is
+    pending or running, as the index the claim and the reaper scan.
     ``fair_key`` orders jobs of equal priority fairly between users (see
     ``backtest_shared.jobs.queue_sql``); ``lease_token`` fences every write of
     the worker that claimed the job, so a worker that lost its lease can no
@@ -151,41 +155,20 @@ class BacktestJob(Base):
         CheckConstraint("progress >= 0 AND progress <= 1", name="backtest_jobs_progress_check"),
         # Fenced writes recognise a running job by its lease (see queue_sql).
         CheckConstraint("(status = 'running') = (lease_expires_at IS NOT NULL)", name="backtest_jobs_lease_check"),
-        # The claim order: its partial index keeps claims fast however long the history.
-        Index(
-            "backtest_jobs_claim_idx",
-            text("priority DESC"),
-            "fair_key",
-            postgresql_where=text("status = 'pending'"),
-        ),
-        # A user's pending tail (fair keys) and pending count (per-user limits).
-        Index(
-            "backtest_jobs_owner_pending_idx",
-            "owner_id",
-            "fair_key",
-            postgresql_where=text("status = 'pending'"),
-        ),
-        # Running jobs, for per-user running caps and the reaper. Deliberately
-        # not on lease_expires_at: heartbeats then change no indexed column and
-        # stay HOT updates (no index writes, see the fillfactor below).
-        Index(
-            "backtest_jobs_owner_running_idx",
-            "owner_id",
-            postgresql_where=text("status = 'running'"),
-        ),
         # Listing a user's jobs, newest first, with keyset pagination.
         Index("backtest_jobs_owner_created_idx", "owner_id", text("created_at DESC"), text("id DESC")),
         Index("backtest_jobs_bundle_idx", "bundle_id", postgresql_where=text("bundle_id IS NOT NULL")),
-        # Identical-request reuse: finished results by content hash.
-        Index(
-            "backtest_jobs_config_hash_done_idx",
-            "config_hash",
-            postgresql_where=text("status = 'succeeded'"),
-        ),
+        # Identical-request reuse: jobs by content hash (the lookup then filters
+        # on status; a partial index on succeeded jobs would make every
+        # completion a non-HOT update).
+        Index("backtest_jobs_config_hash_idx", "config_hash"),
     )
-    # The migration also sets fillfactor = 80: free space on each page lets
-    # heartbeats and progress updates stay on the page (HOT updates, no index
-    # writes). SQLAlchemy has no table option for storage parameters.
+    # No index names a column that a claim, heartbeat, progress report or
+    # completion changes (status, lease, progress, times), so all of them are
+    # HOT updates: no index writes. The pending and running sets live in
+    # ``job_queue``. The migration also sets fillfactor = 50, which leaves room
+    # on each page for the new row versions. SQLAlchemy has no table option for
+    # storage parameters.
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
@@ -214,6 +197,37 @@ class BacktestJob(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+#: The jobs that are pending or running, one narrow row each: the queue's indexes.
+#:
+#: A job enters with its enqueue, is marked ``claimed`` by the claim, leaves
+#: when it reaches a final state and is unmarked when it goes back to pending
+#: (retry, release, reaper), always in the same statement that changes its
+#: status. Keeping these sets out of ``backtest_jobs``' indexes makes that
+#: wide row's updates HOT; here a claim writes one index entry and a completion
+#: none. A job is identified by (owner_id, fair_key): an owner's fair keys are
+#: drawn from a counter and never repeat. No primary key, so that no index
+#: covers both states: the claim's update would write an entry into it too.
+#: Deleting jobs deletes their entries by trigger (migration 0007).
+job_queue = Table(
+    "job_queue",
+    Base.metadata,
+    Column("job_id", UUID(as_uuid=True), nullable=False),
+    Column("owner_id", UUID(as_uuid=True), nullable=False),
+    Column("priority", SmallInteger, nullable=False),
+    Column("fair_key", BigInteger, nullable=False),
+    Column("run_after", DateTime(timezone=True), nullable=False, server_default=_now()),
+    Column("claimed", Boolean, nullable=False, server_default=text("false")),
+    # The claim order: workers take the head of this index.
+    Index("job_queue_claim_idx", text("priority DESC"), "fair_key", postgresql_where=text("NOT claimed")),
+    # An owner's waiting jobs: the fair-key tail, the pending limit, the claim's own lookup.
+    Index(
+        "job_queue_pending_idx", "owner_id", "fair_key", unique=True, postgresql_where=text("NOT claimed")
+    ),
+    # An owner's running jobs: per-user running caps, the reaper, finishing writes.
+    Index("job_queue_claimed_idx", "owner_id", "fair_key", unique=True, postgresql_where=text("claimed")),
+)
 
 
 class JobResult(Base):

@@ -22,6 +22,16 @@ async def configure_connection(conn: AsyncConnection[Any]) -> None:
     set_json_dumps(_encoder.encode, conn)
 
 
+def session_settings(*, synchronous_commit: bool = True, generic_plans: bool = False) -> list[str]:
+    """The ``-c name=value`` options of ``open_pool``'s sessions (see there why)."""
+    settings: list[str] = []
+    if not synchronous_commit:
+        settings.append("-c synchronous_commit=off")
+    if generic_plans:
+        settings += ["-c plan_cache_mode=force_generic_plan", "-c enable_seqscan=off"]
+    return settings
+
+
 async def open_pool(
     url: str,
     *,
@@ -49,16 +59,17 @@ async def open_pool(
     (``plan_cache_mode=force_generic_plan``). For the workers' queue statements:
     PostgreSQL otherwise kept re-planning the claim for every call (its generic
     plan's estimate looks worse than it runs), 1-2 ms each, which was half the
-    database time of a claim of 10 jobs. Their generic plans are checked in
-    ``test_generic_plans.py``.
+    database time of a claim of 10 jobs. Such a plan must suit a queue of none
+    or of millions of jobs: ``job_queue`` swings between the two faster than
+    its statistics follow, and a plan made while it was empty scanned and
+    sorted the whole table for every claim once it was full. These sessions
+    therefore also set ``enable_seqscan=off``: every queue statement is an
+    index probe or an index-ordered scan by design. Their generic plans are
+    checked in ``test_generic_plans.py``.
     """
     conninfo = psycopg_url(url)
     kwargs: dict[str, Any] = {"autocommit": True, "application_name": application_name}
-    settings: list[str] = []
-    if not synchronous_commit:
-        settings.append("-c synchronous_commit=off")
-    if generic_plans:
-        settings.append("-c plan_cache_mode=force_generic_plan")
+    settings = session_settings(synchronous_commit=synchronous_commit, generic_plans=generic_plans)
     if settings:
         # Added to the URL's own options (``?options=-c ...``), which must survive.
         url_options = str(conninfo_to_dict(conninfo).get("options") or "")

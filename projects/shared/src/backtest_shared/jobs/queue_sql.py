@@ -12,6 +12,19 @@ Ordering and fairness
     head, while another user's single job gets the head's key and is claimed
     in the next claim round.
 
+The queue table
+    ``backtest_jobs.status`` is the truth; ``job_queue`` holds one narrow row
+    per pending or running job (``claimed`` tells which), kept in step by the
+    same statement that changes the status. The claim scans its index, the
+    per-user running cap and the reaper count and scan its claimed rows, and
+    ``backtest_jobs`` keeps no index on any column those statements change, so
+    its claims, heartbeats and completions are HOT updates (no index writes).
+    A job's queue row is found by (owner_id, fair_key), unique per owner.
+
+    Lock order: every statement locks the job's ``backtest_jobs`` row before
+    its queue row (the claim takes ``FOR UPDATE OF`` the job row and then marks
+    the queue row), so two statements never wait for each other in a cycle.
+
 Leases and fencing
     A claim draws a new ``lease_token`` from a sequence and sets a lease
     expiry. Every later write of the worker names (id, lease_token) and only
@@ -81,6 +94,45 @@ _HELD: Final = (
     "j.id = ANY(%(ids)s::uuid[]) AND j.lease_token = ANY(%(tokens)s::bigint[]) AND j.lease_expires_at IS NOT NULL"
 )
 
+def _queue_rows(source: str, claimed: bool, condition: str = "true") -> str:
+    """The ``job_queue`` rows (ctids) of the jobs in CTE ``source`` that meet ``condition``.
+
+    One probe of the owner's pending or claimed index per job, written as a
+    correlated subquery so that no plan can turn it into a scan of the queue
+    (a join let generic plans hash the whole table). The row is then changed
+    by its ctid. Only a statement holding the job's row lock changes its queue
+    row (see "Lock order"), so the version this statement's snapshot sees is
+    the latest, and if it is not, PostgreSQL follows the update chain from it
+    and rechecks the other conditions on the latest version.
+    """
+    state = "p.claimed" if claimed else "NOT p.claimed"
+    return f"""ARRAY(
+        SELECT (SELECT p.ctid FROM job_queue p
+                 WHERE p.owner_id = s.owner_id AND p.fair_key = s.fair_key AND {state})
+          FROM {source} s
+         WHERE {condition})"""
+
+
+def _settle_queue(source: str) -> str:
+    """CTEs that bring ``job_queue`` in step with the running jobs a write just changed.
+
+    ``source`` names a CTE returning the jobs' new ``status``, ``owner_id``,
+    ``fair_key`` and ``run_after``: those back to 'pending' are unmarked, with
+    their new run-after time; those now final leave the queue.
+    """
+    return f"""
+requeued AS (
+    UPDATE job_queue q
+       SET claimed = false,
+           run_after = (SELECT s.run_after FROM {source} s
+                         WHERE s.owner_id = q.owner_id AND s.fair_key = q.fair_key)
+     WHERE q.ctid = ANY({_queue_rows(source, True, "s.status = 'pending'")})
+), dequeued AS (
+    DELETE FROM job_queue q
+     WHERE q.ctid = ANY({_queue_rows(source, True, "s.status <> 'pending'")})
+)"""
+
+
 _BACKOFF_SECONDS: Final = (
     "least(%(backoff_cap)s::float8, %(backoff_base)s::float8 * power(2, greatest(j.attempts - 1, 0)))"
 )
@@ -90,8 +142,8 @@ _BACKOFF_SECONDS: Final = (
 _QUEUE_HEAD: Final = """
 head AS (
     SELECT coalesce(
-        (SELECT fair_key FROM backtest_jobs
-          WHERE status = 'pending'
+        (SELECT fair_key FROM job_queue
+          WHERE NOT claimed
           ORDER BY priority DESC, fair_key
           LIMIT 1),
         0) AS key
@@ -104,6 +156,13 @@ copied AS (
     SELECT r.id, jr.metrics, jr.equity_curve, jr.trades
       FROM reused r
       JOIN job_results jr ON jr.job_id = r.reused_from
+)"""
+
+#: Shared by ENQUEUE and ENQUEUE_EACH: the ``queued`` jobs enter the queue table.
+_ENTER_QUEUE: Final = """
+entered AS (
+    INSERT INTO job_queue (job_id, owner_id, priority, fair_key)
+    SELECT id, owner_id, priority, fair_key FROM queued
 )"""
 
 #: Insert jobs in one statement (the caller then wakes the workers). A job whose ``config_hash``
@@ -131,8 +190,8 @@ WITH source AS (
 ), {_QUEUE_HEAD}, owner_pending AS (
     -- The owner's oldest waiting key (one index probe); NULL when nothing waits.
     SELECT min(fair_key) AS oldest
-      FROM backtest_jobs
-     WHERE status = 'pending' AND owner_id = %(owner_id)s
+      FROM job_queue
+     WHERE NOT claimed AND owner_id = %(owner_id)s
 ), allowed AS (
     -- An owner's waiting jobs have distinct keys below users.fair_tail, so
     -- fair_tail - oldest bounds their number in two index probes. Only when that
@@ -140,8 +199,8 @@ WITH source AS (
     SELECT %(max_pending)s::int IS NULL
         OR fc.n = 0
         OR coalesce(u.fair_tail - op.oldest, 0) + fc.n <= %(max_pending)s::int
-        OR (SELECT count(*) FROM (SELECT 1 FROM backtest_jobs
-                                   WHERE status = 'pending' AND owner_id = %(owner_id)s
+        OR (SELECT count(*) FROM (SELECT 1 FROM job_queue
+                                   WHERE NOT claimed AND owner_id = %(owner_id)s
                                    LIMIT %(max_pending)s::int + 1) AS counted)
            + fc.n <= %(max_pending)s::int AS ok,
            u.fair_tail AS tail_seen
@@ -167,8 +226,8 @@ WITH source AS (
            keys.start + f.seq - 1, f.config, f.config_hash,
            %(max_attempts)s, %(timeout_seconds)s
       FROM fresh f, keys
-    RETURNING id
-), reused AS (
+    RETURNING id, owner_id, priority, fair_key
+), {_ENTER_QUEUE}, reused AS (
     INSERT INTO backtest_jobs
         (id, owner_id, bundle_id, dataset_id, priority, fair_key, config, config_hash,
          max_attempts, timeout_seconds, status, progress, reused_from, started_at, finished_at)
@@ -219,8 +278,8 @@ WITH n AS (
 ), {_QUEUE_HEAD}, owners AS (
     -- Per owner, as of this statement's snapshot: jobs wanted, their counter and oldest waiting key.
     SELECT f.owner_id, count(*) AS wanted, min(f.max_pending) AS max_pending, u.fair_tail AS tail_seen,
-           (SELECT min(p.fair_key) FROM backtest_jobs p
-             WHERE p.status = 'pending' AND p.owner_id = f.owner_id) AS oldest
+           (SELECT min(p.fair_key) FROM job_queue p
+             WHERE NOT p.claimed AND p.owner_id = f.owner_id) AS oldest
       FROM fresh f JOIN users u ON u.id = f.owner_id
      GROUP BY f.owner_id, u.fair_tail
 ), room AS (
@@ -229,8 +288,8 @@ WITH n AS (
            CASE WHEN o.max_pending IS NULL
                   OR coalesce(o.tail_seen - o.oldest, 0) + o.wanted <= o.max_pending THEN o.wanted
                 ELSE greatest(0, least(o.wanted, o.max_pending - (
-                    SELECT count(*) FROM (SELECT 1 FROM backtest_jobs p
-                                           WHERE p.status = 'pending' AND p.owner_id = o.owner_id
+                    SELECT count(*) FROM (SELECT 1 FROM job_queue p
+                                           WHERE NOT p.claimed AND p.owner_id = o.owner_id
                                            LIMIT o.max_pending + 1) AS counted)))
            END AS admitted
       FROM owners o
@@ -250,8 +309,8 @@ WITH n AS (
       JOIN keys k ON k.owner_id = f.owner_id
       JOIN room r ON r.owner_id = f.owner_id
      WHERE f.nth <= r.admitted
-    RETURNING id
-), reused AS (
+    RETURNING id, owner_id, priority, fair_key
+), {_ENTER_QUEUE}, reused AS (
     INSERT INTO backtest_jobs
         (id, owner_id, dataset_id, priority, fair_key, config, config_hash, max_attempts, timeout_seconds,
          status, progress, reused_from, started_at, finished_at)
@@ -276,21 +335,27 @@ VALUES (%(id)s, %(owner_id)s, %(name)s, %(rank_by)s, %(total_jobs)s, %(request)s
 # Claiming, as CTEs shared by CLAIM and COMPLETE_AND_CLAIM; ``claimed`` holds the result.
 _CLAIM_CTES: Final = """
 candidates AS (
-    SELECT j.id, j.owner_id, j.priority, j.fair_key
-      FROM backtest_jobs j
-     WHERE j.status = 'pending' AND j.run_after <= now()
-     ORDER BY j.priority DESC, j.fair_key
+    -- Both rows are locked, the queue row first: against "Lock order", but a
+    -- claim never waits for a lock (SKIP LOCKED), so it cannot be part of a
+    -- deadlock. Locking checks the latest versions, so a job claimed by another
+    -- worker since this statement's snapshot is skipped, and ``queue_row`` is
+    -- the latest version's ctid, which ``taken`` marks.
+    SELECT j.id, q.ctid AS queue_row, q.owner_id, q.priority, q.fair_key
+      FROM job_queue q
+      JOIN backtest_jobs j ON j.id = q.job_id
+     WHERE NOT q.claimed AND q.run_after <= now() AND j.status = 'pending'
+     ORDER BY q.priority DESC, q.fair_key
      -- Scan further only when some user has a running cap to honour (an index
      -- probe: users_capped_idx holds only users with a cap).
      LIMIT %(limit)s * CASE WHEN EXISTS (SELECT 1 FROM users WHERE max_running_jobs IS NOT NULL)
                             THEN 4 ELSE 1 END
-       FOR UPDATE SKIP LOCKED
+       FOR UPDATE OF q, j SKIP LOCKED
 ), ranked AS (
-    SELECT c.id, c.priority, c.fair_key, u.max_running_jobs AS cap,
+    SELECT c.id, c.queue_row, c.priority, c.fair_key, u.max_running_jobs AS cap,
            row_number() OVER (PARTITION BY c.owner_id ORDER BY c.priority DESC, c.fair_key) AS nth,
            CASE WHEN u.max_running_jobs IS NULL THEN 0
-                ELSE (SELECT count(*) FROM backtest_jobs r
-                       WHERE r.owner_id = c.owner_id AND r.status = 'running')
+                ELSE (SELECT count(*) FROM job_queue r
+                       WHERE r.owner_id = c.owner_id AND r.claimed)
            END AS running
       FROM candidates c
       JOIN users u ON u.id = c.owner_id
@@ -300,11 +365,11 @@ candidates AS (
     -- branch's EXISTS once and runs only the branch it admits. The outer LIMIT
     -- changes nothing but the planner's estimate, which keeps the update below
     -- an index lookup per job rather than a hash of the whole table.
-    SELECT id FROM (
-        SELECT id FROM candidates
+    SELECT id, queue_row FROM (
+        SELECT id, queue_row FROM candidates
          WHERE NOT EXISTS (SELECT 1 FROM users WHERE max_running_jobs IS NOT NULL)
         UNION ALL
-        (SELECT id FROM ranked
+        (SELECT id, queue_row FROM ranked
           WHERE EXISTS (SELECT 1 FROM users WHERE max_running_jobs IS NOT NULL)
             AND (cap IS NULL OR running + nth <= cap)
           ORDER BY priority DESC, fair_key
@@ -325,6 +390,8 @@ candidates AS (
      WHERE j.id = chosen.id
     RETURNING j.id, j.lease_token, j.attempts, j.max_attempts, j.owner_id, j.bundle_id,
               j.dataset_id, j.config::text, j.timeout_seconds
+), taken AS (
+    UPDATE job_queue SET claimed = true WHERE ctid = ANY(ARRAY(SELECT queue_row FROM chosen))
 )"""
 
 _CLAIMED_COLUMNS: Final = (
@@ -364,7 +431,10 @@ finished AS (
            lease_expires_at = NULL,
            error = NULL
      WHERE {_HELD}
-    RETURNING j.id, j.status, j.bundle_id
+    RETURNING j.id, j.status, j.bundle_id, j.owner_id, j.fair_key
+), dequeued AS (
+    DELETE FROM job_queue q
+     WHERE q.ctid = ANY({_queue_rows("finished", True)})
 ), stored AS (
     INSERT INTO job_results (job_id, metrics, equity_curve, trades)
     SELECT r.id, r.metrics, r.equity_curve, r.trades
@@ -397,6 +467,7 @@ SELECT 'finished', f.id, f.status, NULL, NULL, NULL, NULL, f.bundle_id, NULL, NU
 """)
 
 FAIL: Final = _compact(f"""
+WITH failed AS (
 UPDATE backtest_jobs j
    SET status = CASE WHEN j.cancel_requested THEN 'cancelled'
                      WHEN %(retry)s AND j.attempts < j.max_attempts THEN 'pending'
@@ -411,10 +482,13 @@ UPDATE backtest_jobs j
        lease_expires_at = NULL,
        error = %(error)s
  WHERE j.id = %(id)s AND j.lease_token = %(token)s AND j.status = 'running'
-RETURNING j.id, j.status, j.bundle_id
+RETURNING j.id, j.status, j.bundle_id, j.owner_id, j.fair_key, j.run_after
+), {_settle_queue("failed")}
+SELECT id, status, bundle_id FROM failed
 """)
 
-RELEASE: Final = f"""
+RELEASE: Final = _compact(f"""
+WITH released AS (
 UPDATE backtest_jobs j
    SET status = CASE WHEN j.cancel_requested THEN 'cancelled' ELSE 'pending' END,
        attempts = greatest(j.attempts - 1, 0),
@@ -424,17 +498,21 @@ UPDATE backtest_jobs j
        run_after = now(),
        progress = 0
  WHERE {_HELD}
-RETURNING j.id, j.status, j.bundle_id
-"""
+RETURNING j.id, j.status, j.bundle_id, j.owner_id, j.fair_key, j.run_after
+), {_settle_queue("released")}
+SELECT id, status, bundle_id FROM released
+""")
 
 REAP_EXPIRED: Final = _compact(f"""
 WITH expired AS (
-    SELECT id FROM backtest_jobs
-     WHERE status = 'running' AND lease_expires_at < now()
-     ORDER BY lease_expires_at
+    SELECT j.id
+      FROM job_queue q
+      JOIN backtest_jobs j ON j.id = q.job_id
+     WHERE q.claimed AND j.status = 'running' AND j.lease_expires_at < now()
+     ORDER BY j.lease_expires_at
      LIMIT %(limit)s
-       FOR UPDATE SKIP LOCKED
-)
+       FOR UPDATE OF j SKIP LOCKED
+), reaped AS (
 UPDATE backtest_jobs j
    SET status = CASE WHEN j.cancel_requested THEN 'cancelled'
                      WHEN j.attempts < j.max_attempts THEN 'pending'
@@ -452,22 +530,31 @@ UPDATE backtest_jobs j
        lease_expires_at = NULL
   FROM expired
  WHERE j.id = expired.id
-RETURNING j.id, j.status, j.bundle_id
+RETURNING j.id, j.status, j.bundle_id, j.owner_id, j.fair_key, j.run_after
+), {_settle_queue("reaped")}
+SELECT id, status, bundle_id FROM reaped
 """)
 
-_CANCEL_TEMPLATE: Final = """
+_CANCEL_TEMPLATE: Final = f"""
+WITH cancelled AS (
 UPDATE backtest_jobs j
    SET cancel_requested = true,
        status = CASE WHEN j.status = 'pending' THEN 'cancelled' ELSE j.status END,
        finished_at = CASE WHEN j.status = 'pending' THEN now() ELSE j.finished_at END
- WHERE {selector}
+ WHERE {{selector}}
    AND j.status IN ('pending', 'running')
    AND (%(owner_id)s::uuid IS NULL OR j.owner_id = %(owner_id)s::uuid)
-RETURNING j.id, j.status, j.bundle_id
+RETURNING j.id, j.status, j.bundle_id, j.owner_id, j.fair_key
+), dequeued AS (
+    -- Pending jobs leave the queue; running ones stay until their worker stops.
+    DELETE FROM job_queue q
+     WHERE q.ctid = ANY({_queue_rows("cancelled", False, "s.status = 'cancelled'")})
+)
+SELECT id, status, bundle_id FROM cancelled
 """
 
-CANCEL_JOBS: Final = _CANCEL_TEMPLATE.format(selector="j.id = ANY(%(ids)s::uuid[])")
-CANCEL_BUNDLE: Final = _CANCEL_TEMPLATE.format(selector="j.bundle_id = %(bundle_id)s")
+CANCEL_JOBS: Final = _CANCEL_TEMPLATE.replace("{selector}", "j.id = ANY(%(ids)s::uuid[])")
+CANCEL_BUNDLE: Final = _CANCEL_TEMPLATE.replace("{selector}", "j.bundle_id = %(bundle_id)s")
 
 #: The queue's notifications in one statement of their own, sent right after the
 #: changes they announce committed. ``finished`` holds payloads of space-separated
@@ -497,8 +584,9 @@ SELECT status, priority, count(*) AS jobs FROM backtest_jobs GROUP BY status, pr
 
 QUEUE_STATS: Final = """
 SELECT
-    (SELECT extract(epoch FROM now() - min(created_at)) FROM backtest_jobs
-      WHERE status = 'pending') AS oldest_pending_seconds,
+    (SELECT extract(epoch FROM now() - min(j.created_at))
+       FROM job_queue q JOIN backtest_jobs j ON j.id = q.job_id
+      WHERE NOT q.claimed) AS oldest_pending_seconds,
     (SELECT count(*) FROM backtest_jobs
       WHERE status IN ('succeeded', 'failed', 'cancelled')
         AND finished_at > now() - interval '60 seconds') AS finished_last_minute
@@ -519,8 +607,8 @@ SELECT w.id, w.name, w.host, w.pid, w.version, w.slots, w.started_at, w.heartbea
        CASE WHEN w.stopped_at IS NOT NULL THEN 'stopped'
             WHEN w.heartbeat_at < now() - %(dead_after_seconds)s * interval '1 second' THEN 'dead'
             ELSE 'alive' END AS state,
-       (SELECT count(*) FROM backtest_jobs j
-         WHERE j.worker_id = w.id AND j.status = 'running') AS running_jobs
+       (SELECT count(*) FROM job_queue q JOIN backtest_jobs j ON j.id = q.job_id
+         WHERE q.claimed AND j.worker_id = w.id) AS running_jobs
   FROM workers w
  WHERE w.stopped_at IS NULL OR w.stopped_at > now() - interval '1 day'
  ORDER BY w.started_at DESC

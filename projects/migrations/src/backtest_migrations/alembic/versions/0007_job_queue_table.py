@@ -1,0 +1,131 @@
+"""the pending and running sets move to their own narrow table, job_queue
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-12-02
+
+Every claim and every completion used to be a non-HOT update of backtest_jobs:
+its partial indexes on status (claim order, owner's pending jobs, owner's running
+jobs, succeeded jobs by hash) made PostgreSQL write four to five index entries
+per job and then clean them up again, which was most of the queue's database
+time. Those sets now live in job_queue, which a job enters at enqueue and leaves
+when it reaches a final state; backtest_jobs keeps indexes only on columns that
+never change, so claims, heartbeats and completions are HOT updates there, and
+its fillfactor drops to 50 so that a batch's new row versions fit on their pages.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision = '0007'
+down_revision = '0006'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "job_queue",
+        sa.Column("job_id", postgresql.UUID(as_uuid=True), nullable=False),
+        sa.Column("owner_id", postgresql.UUID(as_uuid=True), nullable=False),
+        sa.Column("priority", sa.SmallInteger(), nullable=False),
+        sa.Column("fair_key", sa.BigInteger(), nullable=False),
+        sa.Column("run_after", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("claimed", sa.Boolean(), server_default=sa.text("false"), nullable=False),
+    )
+    op.execute(
+        """
+        INSERT INTO job_queue (job_id, owner_id, priority, fair_key, run_after, claimed)
+        SELECT id, owner_id, priority, fair_key, run_after, status = 'running'
+          FROM backtest_jobs
+         WHERE status IN ('pending', 'running')
+        """
+    )
+    op.create_index(
+        "job_queue_claim_idx",
+        "job_queue",
+        [sa.text("priority DESC"), "fair_key"],
+        postgresql_where=sa.text("NOT claimed"),
+    )
+    op.create_index(
+        "job_queue_pending_idx",
+        "job_queue",
+        ["owner_id", "fair_key"],
+        unique=True,
+        postgresql_where=sa.text("NOT claimed"),
+    )
+    op.create_index(
+        "job_queue_claimed_idx",
+        "job_queue",
+        ["owner_id", "fair_key"],
+        unique=True,
+        postgresql_where=sa.text("claimed"),
+    )
+    op.execute(
+        """
+        CREATE FUNCTION backtest_jobs_delete_queue_entries() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            DELETE FROM job_queue q USING deleted_jobs d
+             WHERE NOT q.claimed AND q.owner_id = d.owner_id AND q.fair_key = d.fair_key
+               AND d.status = 'pending';
+            DELETE FROM job_queue q USING deleted_jobs d
+             WHERE q.claimed AND q.owner_id = d.owner_id AND q.fair_key = d.fair_key
+               AND d.status = 'running';
+            RETURN NULL;
+        END
+        $$
+        """
+    )
+    op.execute(
+        """
+        CREATE TRIGGER backtest_jobs_delete_queue_entries
+        AFTER DELETE ON backtest_jobs
+        REFERENCING OLD TABLE AS deleted_jobs
+        FOR EACH STATEMENT EXECUTE FUNCTION backtest_jobs_delete_queue_entries()
+        """
+    )
+    op.drop_index("backtest_jobs_claim_idx", table_name="backtest_jobs")
+    op.drop_index("backtest_jobs_owner_pending_idx", table_name="backtest_jobs")
+    op.drop_index("backtest_jobs_owner_running_idx", table_name="backtest_jobs")
+    op.drop_index("backtest_jobs_config_hash_done_idx", table_name="backtest_jobs")
+    op.create_index("backtest_jobs_config_hash_idx", "backtest_jobs", ["config_hash"])
+    # A claim or completion of a batch updates rows that sit together (a bundle's
+    # jobs are inserted together); a HOT update needs room for its new version on
+    # the same page, so half of each page is kept free for one statement to give
+    # every row on it a new version. (Earlier versions are pruned in between.)
+    op.execute("ALTER TABLE backtest_jobs SET (fillfactor = 50)")
+
+
+def downgrade() -> None:
+    op.execute("ALTER TABLE backtest_jobs SET (fillfactor = 80)")
+    op.drop_index("backtest_jobs_config_hash_idx", table_name="backtest_jobs")
+    op.create_index(
+        "backtest_jobs_config_hash_done_idx",
+        "backtest_jobs",
+        ["config_hash"],
+        postgresql_where=sa.text("status = 'succeeded'"),
+    )
+    op.create_index(
+        "backtest_jobs_owner_running_idx",
+        "backtest_jobs",
+        ["owner_id"],
+        postgresql_where=sa.text("status = 'running'"),
+    )
+    op.create_index(
+        "backtest_jobs_owner_pending_idx",
+        "backtest_jobs",
+        ["owner_id", "fair_key"],
+        postgresql_where=sa.text("status = 'pending'"),
+    )
+    op.create_index(
+        "backtest_jobs_claim_idx",
+        "backtest_jobs",
+        [sa.text("priority DESC"), "fair_key"],
+        postgresql_where=sa.text("status = 'pending'"),
+    )
+    op.execute("DROP TRIGGER backtest_jobs_delete_queue_entries ON backtest_jobs")
+    op.execute("DROP FUNCTION backtest_jobs_delete_queue_entries()")
+    op.drop_table("job_queue")
