@@ -21,9 +21,13 @@ The queue table
     its claims, heartbeats and completions are HOT updates (no index writes).
     A job's queue row is found by (owner_id, fair_key), unique per owner.
 
-    Lock order: every statement locks the job's ``backtest_jobs`` row before
-    its queue row (the claim takes ``FOR UPDATE OF`` the job row and then marks
-    the queue row), so two statements never wait for each other in a cycle.
+    Lock order, so that no two statements wait for each other in a cycle: a
+    claim locks pending jobs' queue rows (skipping locked ones), then their job
+    rows. Whatever else locks a pending job's rows does so in the same order:
+    a cancel deletes the queue rows before it touches a job row, and so does
+    the trigger that deletes jobs. Statements about running jobs lock the job
+    row first (the fenced update) and then the queue row; a claim holds such a
+    queue row only after skipping it, and then waits for no job row of theirs.
 
 Leases and fencing
     A claim draws a new ``lease_token`` from a sequence and sets a lease
@@ -335,21 +339,19 @@ VALUES (%(id)s, %(owner_id)s, %(name)s, %(rank_by)s, %(total_jobs)s, %(request)s
 # Claiming, as CTEs shared by CLAIM and COMPLETE_AND_CLAIM; ``claimed`` holds the result.
 _CLAIM_CTES: Final = """
 candidates AS (
-    -- Both rows are locked, the queue row first: against "Lock order", but a
-    -- claim never waits for a lock (SKIP LOCKED), so it cannot be part of a
-    -- deadlock. Locking checks the latest versions, so a job claimed by another
-    -- worker since this statement's snapshot is skipped, and ``queue_row`` is
-    -- the latest version's ctid, which ``taken`` marks.
-    SELECT j.id, q.ctid AS queue_row, q.owner_id, q.priority, q.fair_key
+    -- Locking rechecks the latest version, so a job claimed by another worker
+    -- since this statement's snapshot is skipped, and ``queue_row`` is the
+    -- latest version's ctid, which ``taken`` marks. An unclaimed queue row
+    -- means a pending job: both change in one statement.
+    SELECT q.job_id AS id, q.ctid AS queue_row, q.owner_id, q.priority, q.fair_key
       FROM job_queue q
-      JOIN backtest_jobs j ON j.id = q.job_id
-     WHERE NOT q.claimed AND q.run_after <= now() AND j.status = 'pending'
+     WHERE NOT q.claimed AND q.run_after <= now()
      ORDER BY q.priority DESC, q.fair_key
      -- Scan further only when some user has a running cap to honour (an index
      -- probe: users_capped_idx holds only users with a cap).
      LIMIT %(limit)s * CASE WHEN EXISTS (SELECT 1 FROM users WHERE max_running_jobs IS NOT NULL)
                             THEN 4 ELSE 1 END
-       FOR UPDATE OF q, j SKIP LOCKED
+       FOR UPDATE SKIP LOCKED
 ), ranked AS (
     SELECT c.id, c.queue_row, c.priority, c.fair_key, u.max_running_jobs AS cap,
            row_number() OVER (PARTITION BY c.owner_id ORDER BY c.priority DESC, c.fair_key) AS nth,
@@ -536,19 +538,26 @@ SELECT id, status, bundle_id FROM reaped
 """)
 
 _CANCEL_TEMPLATE: Final = f"""
-WITH cancelled AS (
-UPDATE backtest_jobs j
-   SET cancel_requested = true,
-       status = CASE WHEN j.status = 'pending' THEN 'cancelled' ELSE j.status END,
-       finished_at = CASE WHEN j.status = 'pending' THEN now() ELSE j.finished_at END
- WHERE {{selector}}
-   AND j.status IN ('pending', 'running')
-   AND (%(owner_id)s::uuid IS NULL OR j.owner_id = %(owner_id)s::uuid)
-RETURNING j.id, j.status, j.bundle_id, j.owner_id, j.fair_key
+WITH targets AS (
+    SELECT j.id, j.owner_id, j.fair_key, j.status
+      FROM backtest_jobs j
+     WHERE {{selector}}
+       AND j.status IN ('pending', 'running')
+       AND (%(owner_id)s::uuid IS NULL OR j.owner_id = %(owner_id)s::uuid)
 ), dequeued AS (
-    -- Pending jobs leave the queue; running ones stay until their worker stops.
+    -- Pending jobs leave the queue, before any job row is locked (see "Lock
+    -- order"): the update below needs this list for its first row. A job a
+    -- worker claimed meanwhile keeps its (now claimed) queue row and is flagged.
     DELETE FROM job_queue q
-     WHERE q.ctid = ANY({_queue_rows("cancelled", False, "s.status = 'cancelled'")})
+     WHERE q.ctid = ANY({_queue_rows("targets", False, "s.status = 'pending'")})
+    RETURNING q.job_id
+), cancelled AS (
+    UPDATE backtest_jobs j
+       SET cancel_requested = true,
+           status = CASE WHEN j.id = ANY(ARRAY(SELECT job_id FROM dequeued)) THEN 'cancelled' ELSE j.status END,
+           finished_at = CASE WHEN j.id = ANY(ARRAY(SELECT job_id FROM dequeued)) THEN now() ELSE j.finished_at END
+     WHERE j.id = ANY(ARRAY(SELECT id FROM targets)) AND j.status IN ('pending', 'running')
+    RETURNING j.id, j.status, j.bundle_id
 )
 SELECT id, status, bundle_id FROM cancelled
 """

@@ -64,27 +64,29 @@ def upgrade() -> None:
         unique=True,
         postgresql_where=sa.text("claimed"),
     )
+    # Before each job row is deleted, so that its queue row is locked first, as
+    # every statement about a pending job does (see queue_sql, "Lock order").
     op.execute(
         """
-        CREATE FUNCTION backtest_jobs_delete_queue_entries() RETURNS trigger LANGUAGE plpgsql AS $$
+        CREATE FUNCTION backtest_jobs_delete_queue_row() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            DELETE FROM job_queue q USING deleted_jobs d
-             WHERE NOT q.claimed AND q.owner_id = d.owner_id AND q.fair_key = d.fair_key
-               AND d.status = 'pending';
-            DELETE FROM job_queue q USING deleted_jobs d
-             WHERE q.claimed AND q.owner_id = d.owner_id AND q.fair_key = d.fair_key
-               AND d.status = 'running';
-            RETURN NULL;
+            IF OLD.status = 'pending' THEN
+                DELETE FROM job_queue
+                 WHERE NOT claimed AND owner_id = OLD.owner_id AND fair_key = OLD.fair_key;
+            ELSIF OLD.status = 'running' THEN
+                DELETE FROM job_queue
+                 WHERE claimed AND owner_id = OLD.owner_id AND fair_key = OLD.fair_key;
+            END IF;
+            RETURN OLD;
         END
         $$
         """
     )
     op.execute(
         """
-        CREATE TRIGGER backtest_jobs_delete_queue_entries
-        AFTER DELETE ON backtest_jobs
-        REFERENCING OLD TABLE AS deleted_jobs
-        FOR EACH STATEMENT EXECUTE FUNCTION backtest_jobs_delete_queue_entries()
+        CREATE TRIGGER backtest_jobs_delete_queue_row
+        BEFORE DELETE ON backtest_jobs
+        FOR EACH ROW EXECUTE FUNCTION backtest_jobs_delete_queue_row()
         """
     )
     op.drop_index("backtest_jobs_claim_idx", table_name="backtest_jobs")
@@ -126,6 +128,6 @@ def downgrade() -> None:
         [sa.text("priority DESC"), "fair_key"],
         postgresql_where=sa.text("status = 'pending'"),
     )
-    op.execute("DROP TRIGGER backtest_jobs_delete_queue_entries ON backtest_jobs")
-    op.execute("DROP FUNCTION backtest_jobs_delete_queue_entries()")
+    op.execute("DROP TRIGGER backtest_jobs_delete_queue_row ON backtest_jobs")
+    op.execute("DROP FUNCTION backtest_jobs_delete_queue_row()")
     op.drop_table("job_queue")
