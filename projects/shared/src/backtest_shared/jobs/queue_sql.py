@@ -95,7 +95,7 @@ REAPER_LOCK_KEY: Final = 0x6261636B74657374
 
 #: The jobs of the leases (%(ids)s, %(tokens)s) that are still held (see "Leases and fencing").
 _HELD: Final = (
-    "j.id = ANY(%(ids)s::uuid[]) AND j.lease_token = ANY(%(tokens)s::bigint[]) AND j.lease_expires_at IS NOT NULL"
+    "j.id = ANY(%(ids)b::uuid[]) AND j.lease_token = ANY(%(tokens)b::bigint[]) AND j.lease_expires_at IS NOT NULL"
 )
 
 def _queue_rows(source: str, claimed: bool, condition: str = "true") -> str:
@@ -179,12 +179,12 @@ WITH source AS (
     SELECT DISTINCT ON (s.config_hash) s.config_hash, s.id
       FROM backtest_jobs s
      WHERE %(reuse)s AND s.status = 'succeeded'
-       AND s.config_hash = ANY(%(config_hashes)s::text[])
+       AND s.config_hash = ANY(%(config_hashes)b::text[])
      ORDER BY s.config_hash, s.finished_at DESC
 ), n AS (
     SELECT u.id, u.dataset_id, u.config, u.config_hash, u.ord, source.id AS source_id
-      FROM unnest(%(ids)s::uuid[], %(dataset_ids)s::uuid[], %(configs)b::json[],
-                  %(config_hashes)s::text[])
+      FROM unnest(%(ids)b::uuid[], %(dataset_ids)b::uuid[], %(configs)b::json[],
+                  %(config_hashes)b::text[])
            WITH ORDINALITY AS u(id, dataset_id, config, config_hash, ord)
       LEFT JOIN source ON source.config_hash = u.config_hash
 ), fresh AS (
@@ -257,9 +257,9 @@ SELECT coalesce((SELECT a.ok FROM allowed a), false),
 ENQUEUE_EACH: Final = _compact(f"""
 WITH n AS (
     SELECT u.*
-      FROM unnest(%(ids)s::uuid[], %(owner_ids)s::uuid[], %(dataset_ids)s::uuid[], %(configs)b::json[],
-                  %(config_hashes)s::text[], %(priorities)s::int[], %(max_attempts)s::int[],
-                  %(timeouts)s::int[], %(max_pendings)s::int[], %(reuses)s::bool[])
+      FROM unnest(%(ids)b::uuid[], %(owner_ids)b::uuid[], %(dataset_ids)b::uuid[], %(configs)b::json[],
+                  %(config_hashes)b::text[], %(priorities)b::int[], %(max_attempts)b::int[],
+                  %(timeouts)b::int[], %(max_pendings)b::int[], %(reuses)b::bool[])
            WITH ORDINALITY AS u(id, owner_id, dataset_id, config, config_hash, priority, max_attempts,
                                 timeout_seconds, max_pending, reuse, ord)
 ), source AS (
@@ -417,7 +417,7 @@ RETURNING j.id, j.cancel_requested
 REPORT_PROGRESS: Final = f"""
 UPDATE backtest_jobs j
    SET progress = p.progress
-  FROM unnest(%(ids)s::uuid[], %(tokens)s::bigint[], %(progress)s::float8[])
+  FROM unnest(%(ids)b::uuid[], %(tokens)b::bigint[], %(progress)b::float8[])
        AS p(id, token, progress)
  WHERE j.id = p.id AND j.lease_token = p.token AND {_HELD}
 RETURNING j.id
@@ -440,7 +440,7 @@ finished AS (
 ), stored AS (
     INSERT INTO job_results (job_id, metrics, equity_curve, trades)
     SELECT r.id, r.metrics, r.equity_curve, r.trades
-      FROM unnest(%(ids)s::uuid[], %(metrics)b::jsonb[], %(equity_curves)b::json[],
+      FROM unnest(%(ids)b::uuid[], %(metrics)b::jsonb[], %(equity_curves)b::json[],
                   %(trades)b::json[]) AS r(id, metrics, equity_curve, trades)
       JOIN finished f ON f.id = r.id AND f.status = 'succeeded'
 )"""
@@ -562,7 +562,7 @@ WITH targets AS (
 SELECT id, status, bundle_id FROM cancelled
 """
 
-CANCEL_JOBS: Final = _CANCEL_TEMPLATE.replace("{selector}", "j.id = ANY(%(ids)s::uuid[])")
+CANCEL_JOBS: Final = _CANCEL_TEMPLATE.replace("{selector}", "j.id = ANY(%(ids)b::uuid[])")
 CANCEL_BUNDLE: Final = _CANCEL_TEMPLATE.replace("{selector}", "j.bundle_id = %(bundle_id)s")
 
 #: The queue's notifications in one statement of their own, sent right after the
@@ -571,8 +571,8 @@ CANCEL_BUNDLE: Final = _CANCEL_TEMPLATE.replace("{selector}", "j.bundle_id = %(b
 #: ``cancel`` holds job ids.
 NOTIFY: Final = """
 SELECT CASE WHEN %(pending)s THEN pg_notify('backtest_jobs_pending', '') END,
-       (SELECT count(pg_notify('backtest_jobs_finished', k)) FROM unnest(%(finished)s::text[]) AS k),
-       (SELECT count(pg_notify('backtest_jobs_cancel', k)) FROM unnest(%(cancel)s::text[]) AS k)
+       (SELECT count(pg_notify('backtest_jobs_finished', k)) FROM unnest(%(finished)b::text[]) AS k),
+       (SELECT count(pg_notify('backtest_jobs_cancel', k)) FROM unnest(%(cancel)b::text[]) AS k)
 """
 
 GET_JOB: Final = """
