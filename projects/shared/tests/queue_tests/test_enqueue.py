@@ -1,8 +1,11 @@
+import re
 import uuid
 
+import psycopg
 import pytest
 
 from backtest_shared.engine import STRATEGY_B_EXAMPLE
+from backtest_shared.jobs import queue_sql
 from backtest_shared.jobs.config import JobConfigError
 from backtest_shared.jobs.config import decode_backtest_config
 from backtest_shared.jobs.repository import JobQueue
@@ -169,3 +172,25 @@ async def test_one_users_concurrent_enqueues_get_distinct_fair_keys(queue: JobQu
             )
             assert await cur.fetchone() == (24, 24)
         await queue.cancel([job_id for batch in ids for job_id in batch])
+
+
+async def test_identical_requests_still_waiting_are_not_visited_by_the_reuse_lookup(
+    queue: JobQueue, pool, database_url: str
+) -> None:
+    # Regression: reuse looked results up through an index of all jobs by config
+    # hash, so a user resubmitting a sweep made every enqueue visit each earlier,
+    # still waiting copy of it (5,000 here) only to find none had finished.
+    user = await seed_user(pool)
+    dataset = await seed_dataset(pool, user)
+    job = job_for(dataset)
+    await queue.enqueue(user, [job] * 5_000)
+    params = queue._reusing_params(
+        user, [job] * 10, [uuid.uuid4() for _ in range(10)], bundle_id=None, priority=0, max_attempts=3,
+        timeout_seconds=3600, max_pending=None, reuse=True,
+    )
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        cur = await conn.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + queue_sql.ENQUEUE, params)
+        plan = "\n".join(row[0] for row in await cur.fetchall())
+
+    assert "job_results_pkey" in plan, plan
+    assert not re.search(r"Scan[^\n]* on backtest_jobs", plan), plan  # it only inserts there

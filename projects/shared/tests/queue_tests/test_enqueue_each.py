@@ -125,4 +125,4 @@ async def test_the_statement_probes_indexes_only_with_a_long_history(queue: JobQ
         plan = "\n".join(row[0] for row in await cur.fetchall())
 
     assert "Seq Scan on backtest_jobs" not in plan, plan
-    assert "backtest_jobs_config_hash_idx" in plan, plan
+    assert "job_results_pkey" in plan, plan

@@ -31,7 +31,7 @@ SELECT status, count(*)::int, coalesce(sum(progress), 0)::float8
 _RANKED = """
 SELECT j.id, j.config->'strategy', r.metrics
   FROM backtest_jobs j
-  JOIN job_results r ON r.job_id = j.id
+  JOIN job_results r ON r.config_hash = j.config_hash AND r.job_id = j.id
  WHERE j.bundle_id = %(id)s AND j.status = 'succeeded'
  ORDER BY CASE WHEN jsonb_typeof(r.metrics->%(metric)s) = 'number'
                THEN (r.metrics->>%(metric)s)::float8 END {direction} NULLS LAST, j.fair_key, j.id

@@ -158,10 +158,8 @@ class BacktestJob(Base):
         # Listing a user's jobs, newest first, with keyset pagination.
         Index("backtest_jobs_owner_created_idx", "owner_id", text("created_at DESC"), text("id DESC")),
         Index("backtest_jobs_bundle_idx", "bundle_id", postgresql_where=text("bundle_id IS NOT NULL")),
-        # Identical-request reuse: jobs by content hash (the lookup then filters
-        # on status; a partial index on succeeded jobs would make every
-        # completion a non-HOT update).
-        Index("backtest_jobs_config_hash_idx", "config_hash"),
+        # Identical-request reuse looks up job_results by config hash: a partial
+        # index here on succeeded jobs would make every completion a non-HOT update.
     )
     # No index names a column that a claim, heartbeat, progress report or
     # completion changes (status, lease, progress, times), so all of them are
@@ -241,6 +239,10 @@ class JobResult(Base):
 
     __tablename__ = "job_results"
 
+    #: The job's ``config_hash`` leads the primary key: identical requests find a
+    #: stored result in one probe of it, without an index of their own (and the
+    #: job's queries join on both columns). Migration 0007.
+    config_hash: Mapped[str] = mapped_column(Text, primary_key=True)
     #: No foreign key: only the statement that finishes a job writes its result, so
     #: the job exists by construction, and the key's per-row check cost a fifth of
     #: that statement. A trigger (migration 0002) deletes results with their jobs.

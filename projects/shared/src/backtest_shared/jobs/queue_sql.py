@@ -153,13 +153,22 @@ head AS (
         0) AS key
 )"""
 
+#: Shared by ENQUEUE and ENQUEUE_EACH: a job with a stored result for config
+#: hash ``h.config_hash`` (one probe of the results' primary key), or NULL. Any
+#: one will do: the hash covers the strategy, the data and the engine version,
+#: so every such result is the same answer. Results exist only for succeeded
+#: jobs, so the lookup touches no pending or running job (an index on
+#: ``backtest_jobs.config_hash`` also held the jobs still waiting, and a user
+#: resubmitting a sweep made every enqueue scan all earlier copies).
+_RESULT_FOR_HASH: Final = "(SELECT r.job_id FROM job_results r WHERE r.config_hash = h.config_hash LIMIT 1)"
+
 #: Shared by ENQUEUE and ENQUEUE_EACH: the results of the ``reused`` jobs, copied.
 _COPY_REUSED_RESULTS: Final = """
 copied AS (
-    INSERT INTO job_results (job_id, metrics, equity_curve, trades)
-    SELECT r.id, jr.metrics, jr.equity_curve, jr.trades
+    INSERT INTO job_results (config_hash, job_id, metrics, equity_curve, trades)
+    SELECT jr.config_hash, r.id, jr.metrics, jr.equity_curve, jr.trades
       FROM reused r
-      JOIN job_results jr ON jr.job_id = r.reused_from
+      JOIN job_results jr ON jr.config_hash = r.config_hash AND jr.job_id = r.reused_from
 )"""
 
 #: Shared by ENQUEUE and ENQUEUE_EACH: the ``queued`` jobs enter the queue table.
@@ -176,11 +185,9 @@ entered AS (
 #: limit would be exceeded nothing is written and ``ok`` is false.
 ENQUEUE: Final = _compact(f"""
 WITH source AS (
-    SELECT DISTINCT ON (s.config_hash) s.config_hash, s.id
-      FROM backtest_jobs s
-     WHERE %(reuse)s AND s.status = 'succeeded'
-       AND s.config_hash = ANY(%(config_hashes)b::text[])
-     ORDER BY s.config_hash, s.finished_at DESC
+    SELECT h.config_hash, {_RESULT_FOR_HASH} AS id
+      FROM (SELECT DISTINCT unnest(%(config_hashes)b::text[]) AS config_hash) h
+     WHERE %(reuse)s
 ), n AS (
     SELECT u.id, u.dataset_id, u.config, u.config_hash, u.ord, source.id AS source_id
       FROM unnest(%(ids)b::uuid[], %(dataset_ids)b::uuid[], %(configs)b::json[],
@@ -239,7 +246,7 @@ WITH source AS (
            %(max_attempts)s, %(timeout_seconds)s, 'succeeded', 1, n.source_id, now(), now()
       FROM n, allowed
      WHERE n.source_id IS NOT NULL AND allowed.ok
-    RETURNING id, reused_from
+    RETURNING id, reused_from, config_hash
 ), {_COPY_REUSED_RESULTS}
 SELECT coalesce((SELECT a.ok FROM allowed a), false),
        (SELECT count(*) FROM queued) AS queued,
@@ -263,11 +270,8 @@ WITH n AS (
            WITH ORDINALITY AS u(id, owner_id, dataset_id, config, config_hash, priority, max_attempts,
                                 timeout_seconds, max_pending, reuse, ord)
 ), source AS (
-    SELECT DISTINCT ON (s.config_hash) s.config_hash, s.id
-      FROM backtest_jobs s
-     WHERE s.status = 'succeeded'
-       AND s.config_hash = ANY(ARRAY(SELECT n.config_hash FROM n WHERE n.reuse))
-     ORDER BY s.config_hash, s.finished_at DESC
+    SELECT h.config_hash, {_RESULT_FOR_HASH} AS id
+      FROM (SELECT DISTINCT n.config_hash FROM n WHERE n.reuse) h
 ), j AS (
     SELECT n.*, source.id AS source_id
       FROM n LEFT JOIN source ON n.reuse AND source.config_hash = n.config_hash
@@ -322,7 +326,7 @@ WITH n AS (
            j.timeout_seconds, 'succeeded', 1, j.source_id, now(), now()
       FROM j
      WHERE j.source_id IS NOT NULL
-    RETURNING id, reused_from
+    RETURNING id, reused_from, config_hash
 ), {_COPY_REUSED_RESULTS}
 SELECT j.id,
        CASE WHEN j.source_id IS NOT NULL THEN 'reused' WHEN q.id IS NOT NULL THEN 'queued' ELSE 'limited' END,
@@ -433,13 +437,13 @@ finished AS (
            lease_expires_at = NULL,
            error = NULL
      WHERE {_HELD}
-    RETURNING j.id, j.status, j.bundle_id, j.owner_id, j.fair_key
+    RETURNING j.id, j.status, j.bundle_id, j.owner_id, j.fair_key, j.config_hash
 ), dequeued AS (
     DELETE FROM job_queue q
      WHERE q.ctid = ANY({_queue_rows("finished", True)})
 ), stored AS (
-    INSERT INTO job_results (job_id, metrics, equity_curve, trades)
-    SELECT r.id, r.metrics, r.equity_curve, r.trades
+    INSERT INTO job_results (config_hash, job_id, metrics, equity_curve, trades)
+    SELECT f.config_hash, r.id, r.metrics, r.equity_curve, r.trades
       FROM unnest(%(ids)b::uuid[], %(metrics)b::jsonb[], %(equity_curves)b::json[],
                   %(trades)b::json[]) AS r(id, metrics, equity_curve, trades)
       JOIN finished f ON f.id = r.id AND f.status = 'succeeded'
@@ -584,7 +588,10 @@ SELECT id, owner_id, bundle_id, dataset_id, priority, config, config_hash, statu
 """
 
 GET_RESULT: Final = """
-SELECT metrics, equity_curve, trades FROM job_results WHERE job_id = %(id)s
+SELECT r.metrics, r.equity_curve, r.trades
+  FROM backtest_jobs j
+  JOIN job_results r ON r.config_hash = j.config_hash AND r.job_id = j.id
+ WHERE j.id = %(id)s
 """
 
 COUNT_BY_STATUS: Final = """

@@ -12,6 +12,8 @@ time. Those sets now live in job_queue, which a job enters at enqueue and leaves
 when it reaches a final state; backtest_jobs keeps indexes only on columns that
 never change, so claims, heartbeats and completions are HOT updates there, and
 its fillfactor drops to 50 so that a batch's new row versions fit on their pages.
+Identical-request reuse now finds results through job_results' primary key,
+which the config hash leads.
 """
 
 from __future__ import annotations
@@ -24,6 +26,17 @@ revision = '0007'
 down_revision = '0006'
 branch_labels = None
 depends_on = None
+
+
+#: Migration 0002's trigger function, deleting results with their jobs, matched on ``match``.
+_RESULTS_TRIGGER = """
+CREATE OR REPLACE FUNCTION backtest_jobs_delete_results() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM job_results r USING deleted_jobs d WHERE {match};
+    RETURN NULL;
+END
+$$
+"""
 
 
 def upgrade() -> None:
@@ -93,7 +106,16 @@ def upgrade() -> None:
     op.drop_index("backtest_jobs_owner_pending_idx", table_name="backtest_jobs")
     op.drop_index("backtest_jobs_owner_running_idx", table_name="backtest_jobs")
     op.drop_index("backtest_jobs_config_hash_done_idx", table_name="backtest_jobs")
-    op.create_index("backtest_jobs_config_hash_idx", "backtest_jobs", ["config_hash"])
+    # Identical-request reuse finds a stored result by the job's config hash,
+    # which now leads the results' primary key (an index on the jobs' hash could
+    # not leave out the jobs still waiting without naming their status).
+    op.add_column("job_results", sa.Column("config_hash", sa.Text(), nullable=True))
+    op.execute("UPDATE job_results r SET config_hash = j.config_hash FROM backtest_jobs j WHERE j.id = r.job_id")
+    op.execute("DELETE FROM job_results WHERE config_hash IS NULL")  # none: results go with their jobs
+    op.alter_column("job_results", "config_hash", nullable=False)
+    op.drop_constraint("job_results_pkey", "job_results", type_="primary")
+    op.create_primary_key("job_results_pkey", "job_results", ["config_hash", "job_id"])
+    op.execute(_RESULTS_TRIGGER.format(match="r.config_hash = d.config_hash AND r.job_id = d.id"))
     # A claim or completion of a batch updates rows that sit together (a bundle's
     # jobs are inserted together); a HOT update needs room for its new version on
     # the same page, so half of each page is kept free for one statement to give
@@ -103,7 +125,10 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("ALTER TABLE backtest_jobs SET (fillfactor = 80)")
-    op.drop_index("backtest_jobs_config_hash_idx", table_name="backtest_jobs")
+    op.execute(_RESULTS_TRIGGER.format(match="r.job_id = d.id"))
+    op.drop_constraint("job_results_pkey", "job_results", type_="primary")
+    op.create_primary_key("job_results_pkey", "job_results", ["job_id"])
+    op.drop_column("job_results", "config_hash")
     op.create_index(
         "backtest_jobs_config_hash_done_idx",
         "backtest_jobs",
