@@ -47,3 +47,42 @@ async def test_deleting_a_user_deletes_the_results_of_their_jobs_and_no_others(q
 
     assert await _result_count(pool) == 1
     assert await queue.get_result(kept) is not None
+
+
+async def _job_count(pool) -> int:
+    async with pool.connection() as conn:
+        row = await (await conn.execute("SELECT count(*) FROM backtest_jobs")).fetchone()
+    return int(row[0])
+
+
+async def test_deleting_a_user_deletes_their_jobs_before_their_datasets_go(queue: JobQueue, pool) -> None:
+    # The jobs' foreign key to users became a trigger (migration 0007); it must run
+    # before the cascade to datasets, which jobs still referring to them would block.
+    leaving = await seed_user(pool)
+    staying = await seed_user(pool)
+    await _finished_job(queue, leaving, await seed_dataset(pool, leaving))
+    await _finished_job(queue, staying, await seed_dataset(pool, staying))
+    await queue.enqueue(leaving, [job_for(await seed_dataset(pool, leaving))] * 3)
+
+    async with pool.connection() as conn:
+        await conn.execute("DELETE FROM users WHERE id = %s", (leaving,))
+
+    assert await _job_count(pool) == 1
+
+
+async def test_deleting_a_bundle_deletes_its_jobs_and_their_results(queue: JobQueue, pool) -> None:
+    user = await seed_user(pool)
+    dataset = await seed_dataset(pool, user)
+    await _finished_job(queue, user, dataset)
+    bundle_id = uuid.uuid4()
+    await queue.create_bundle(
+        user, bundle_id, [job_for(dataset)] * 3, name=None, rank_by="sharpe", request={}, reuse=False
+    )
+    [job] = await queue.claim(uuid.uuid4(), 1)
+    await queue.complete([JobOutcome(lease=Lease(job.id, job.lease_token), metrics={}, equity_curve=[], trades=[])])
+
+    async with pool.connection() as conn:
+        await conn.execute("DELETE FROM bundles WHERE id = %s", (bundle_id,))
+
+    assert await _job_count(pool) == 1
+    assert await _result_count(pool) == 1
