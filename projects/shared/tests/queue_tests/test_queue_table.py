@@ -7,8 +7,10 @@ import re
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 
+import psycopg
 import pytest
 
+from backtest_shared.jobs import queue_sql
 from backtest_shared.jobs.models import JobOutcome
 from backtest_shared.jobs.models import Lease
 from backtest_shared.jobs.repository import JobQueue
@@ -144,3 +146,31 @@ async def test_cancels_racing_worker_claims_leave_the_queue_table_in_step(queue:
     assert set(counts) <= {"succeeded", "cancelled"} and sum(counts.values()) == 4_500
     assert await queue_table_mismatches(pool) == []
     assert await _queue_rows(pool) == 0
+
+
+async def test_a_cancel_that_waited_for_a_claim_flags_the_job_it_claimed(queue: JobQueue, pool, database_url) -> None:
+    # A cancel that meets a claim in flight must leave the job to its worker. (The
+    # race test above once caught a cancel deleting the queue row a claim had just
+    # marked, in CI; this interleaving did not reproduce it, see queue_sql's
+    # _STILL_WAITING for the fix.)
+    user = await seed_user(pool)
+    dataset = await seed_dataset(pool, user)
+    [job_id] = await queue.enqueue(user, [job_for(dataset)])
+    params = {"worker_id": uuid.uuid4(), "limit": 1, "lease_seconds": 30}
+    async with await psycopg.AsyncConnection.connect(database_url) as claimer:
+        cur = await claimer.execute(queue_sql.CLAIM, params)  # its transaction stays open
+        assert len(await cur.fetchall()) == 1
+        cancel = asyncio.create_task(queue.cancel([job_id]))
+        async with asyncio.timeout(10), await psycopg.AsyncConnection.connect(database_url) as watcher:
+            while not await (
+                await watcher.execute("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            ).fetchall():  # until the cancel waits for the claim's row lock
+                await asyncio.sleep(0.05)
+        assert not cancel.done()
+        await claimer.commit()
+        statuses = await cancel
+
+    state = await queue.get(job_id)
+    assert statuses == {job_id: "running"}
+    assert state is not None and state.status == "running" and state.cancel_requested
+    assert await queue_table_mismatches(pool) == []

@@ -107,7 +107,9 @@ def _queue_rows(source: str, claimed: bool, condition: str = "true") -> str:
     by its ctid. Only a statement holding the job's row lock changes its queue
     row (see "Lock order"), so the version this statement's snapshot sees is
     the latest, and if it is not, PostgreSQL follows the update chain from it
-    and rechecks the other conditions on the latest version.
+    and rechecks the other conditions on the latest version, which must
+    therefore restate the state the row is expected in (``_STILL_CLAIMED``,
+    ``_STILL_WAITING``).
     """
     state = "p.claimed" if claimed else "NOT p.claimed"
     return f"""ARRAY(
@@ -115,6 +117,15 @@ def _queue_rows(source: str, claimed: bool, condition: str = "true") -> str:
                  WHERE p.owner_id = s.owner_id AND p.fair_key = s.fair_key AND {state})
           FROM {source} s
          WHERE {condition})"""
+
+
+#: Rechecked on the latest version when a queue row changed under a statement
+#: (see ``_queue_rows``). Regression: a cancel waiting for a claim's lock deleted
+#: the row the claim had just marked and set the running job 'cancelled' (lease
+#: check violation). Written as casts so that no plan can take them for the
+#: partial indexes' predicates and scan a whole index instead of fetching by ctid.
+_STILL_CLAIMED: Final = "q.claimed::int = 1"
+_STILL_WAITING: Final = "q.claimed::int = 0"
 
 
 def _settle_queue(source: str) -> str:
@@ -130,10 +141,10 @@ requeued AS (
        SET claimed = false,
            run_after = (SELECT s.run_after FROM {source} s
                          WHERE s.owner_id = q.owner_id AND s.fair_key = q.fair_key)
-     WHERE q.ctid = ANY({_queue_rows(source, True, "s.status = 'pending'")})
+     WHERE q.ctid = ANY({_queue_rows(source, True, "s.status = 'pending'")}) AND {_STILL_CLAIMED}
 ), dequeued AS (
     DELETE FROM job_queue q
-     WHERE q.ctid = ANY({_queue_rows(source, True, "s.status <> 'pending'")})
+     WHERE q.ctid = ANY({_queue_rows(source, True, "s.status <> 'pending'")}) AND {_STILL_CLAIMED}
 )"""
 
 
@@ -440,7 +451,7 @@ finished AS (
     RETURNING j.id, j.status, j.bundle_id, j.owner_id, j.fair_key, j.config_hash
 ), dequeued AS (
     DELETE FROM job_queue q
-     WHERE q.ctid = ANY({_queue_rows("finished", True)})
+     WHERE q.ctid = ANY({_queue_rows("finished", True)}) AND {_STILL_CLAIMED}
 ), stored AS (
     INSERT INTO job_results (config_hash, job_id, metrics, equity_curve, trades)
     SELECT f.config_hash, r.id, r.metrics, r.equity_curve, r.trades
@@ -553,7 +564,7 @@ WITH targets AS (
     -- order"): the update below needs this list for its first row. A job a
     -- worker claimed meanwhile keeps its (now claimed) queue row and is flagged.
     DELETE FROM job_queue q
-     WHERE q.ctid = ANY({_queue_rows("targets", False, "s.status = 'pending'")})
+     WHERE q.ctid = ANY({_queue_rows("targets", False, "s.status = 'pending'")}) AND {_STILL_WAITING}
     RETURNING q.job_id
 ), cancelled AS (
     UPDATE backtest_jobs j
