@@ -128,6 +128,15 @@ _STILL_CLAIMED: Final = "q.claimed::int = 1"
 _STILL_WAITING: Final = "q.claimed::int = 0"
 
 
+def _leave_queue(source: str, condition: str = "true") -> str:
+    """The CTE ``dequeued``: the claimed queue rows of the jobs in ``source`` meeting ``condition`` go."""
+    return f"""
+dequeued AS (
+    DELETE FROM job_queue q
+     WHERE q.ctid = ANY({_queue_rows(source, True, condition)}) AND {_STILL_CLAIMED}
+)"""
+
+
 def _settle_queue(source: str) -> str:
     """CTEs that bring ``job_queue`` in step with the running jobs a write just changed.
 
@@ -142,10 +151,7 @@ requeued AS (
            run_after = (SELECT s.run_after FROM {source} s
                          WHERE s.owner_id = q.owner_id AND s.fair_key = q.fair_key)
      WHERE q.ctid = ANY({_queue_rows(source, True, "s.status = 'pending'")}) AND {_STILL_CLAIMED}
-), dequeued AS (
-    DELETE FROM job_queue q
-     WHERE q.ctid = ANY({_queue_rows(source, True, "s.status <> 'pending'")}) AND {_STILL_CLAIMED}
-)"""
+), {_leave_queue(source, "s.status <> 'pending'")}"""
 
 
 _BACKOFF_SECONDS: Final = (
@@ -449,10 +455,7 @@ finished AS (
            error = NULL
      WHERE {_HELD}
     RETURNING j.id, j.status, j.bundle_id, j.owner_id, j.fair_key, j.config_hash
-), dequeued AS (
-    DELETE FROM job_queue q
-     WHERE q.ctid = ANY({_queue_rows("finished", True)}) AND {_STILL_CLAIMED}
-), stored AS (
+), {_leave_queue("finished")}, stored AS (
     INSERT INTO job_results (config_hash, job_id, metrics, equity_curve, trades)
     SELECT f.config_hash, r.id, r.metrics, r.equity_curve, r.trades
       FROM unnest(%(ids)b::uuid[], %(metrics)b::jsonb[], %(equity_curves)b::json[],
