@@ -20,6 +20,7 @@ from backtest_testing.seed import job_for
 from backtest_testing.seed import queue_table_mismatches
 from backtest_testing.seed import seed_dataset
 from backtest_testing.seed import seed_user
+from backtest_testing.seed import table_rows
 
 
 @pytest.fixture
@@ -29,13 +30,6 @@ def queue_settings() -> QueueSettings:
 
 def _outcome(job) -> JobOutcome:
     return JobOutcome(lease=Lease(job.id, job.lease_token), metrics={}, equity_curve=[], trades=[])
-
-
-async def _queue_rows(pool) -> int:
-    async with pool.connection() as conn:
-        cur = await conn.execute("SELECT count(*) FROM job_queue")
-        row = await cur.fetchone()
-    return int(row[0])
 
 
 async def test_the_queue_table_follows_every_change_of_status(queue: JobQueue, pool) -> None:
@@ -58,14 +52,14 @@ async def test_the_queue_table_follows_every_change_of_status(queue: JobQueue, p
     await asyncio.sleep(0.4)  # the last lease expires
     assert await queue.reap_expired() == {reaped.id: "pending"}
     assert await queue_table_mismatches(pool) == []
-    assert await _queue_rows(pool) == 3  # retried, released and reaped wait again
+    assert await table_rows(pool, "job_queue") == 3  # retried, released and reaped wait again
 
     await asyncio.sleep(1.0)  # their retry backoff
     again = await queue.claim(uuid.uuid4(), 10)
     assert {job.id for job in again} == {retried.id, released.id, reaped.id}
     await queue.complete([_outcome(job) for job in again])
     assert await queue_table_mismatches(pool) == []
-    assert await _queue_rows(pool) == 0
+    assert await table_rows(pool, "job_queue") == 0
 
 
 #: Every column of backtest_jobs that a claim, heartbeat, progress report,
@@ -121,7 +115,7 @@ async def test_deleting_a_user_deletes_their_jobs_queue_rows(queue: JobQueue, po
     async with pool.connection() as conn:
         await conn.execute("DELETE FROM users WHERE id = %s", (user,))
 
-    assert await _queue_rows(pool) == 0
+    assert await table_rows(pool, "job_queue") == 0
 
 
 async def test_cancels_racing_worker_claims_leave_the_queue_table_in_step(queue: JobQueue, pool, database_url) -> None:
@@ -145,7 +139,7 @@ async def test_cancels_racing_worker_claims_leave_the_queue_table_in_step(queue:
     counts = await queue.counts_by_status()
     assert set(counts) <= {"succeeded", "cancelled"} and sum(counts.values()) == 4_500
     assert await queue_table_mismatches(pool) == []
-    assert await _queue_rows(pool) == 0
+    assert await table_rows(pool, "job_queue") == 0
 
 
 async def test_a_cancel_that_waited_for_a_claim_flags_the_job_it_claimed(queue: JobQueue, pool, database_url) -> None:

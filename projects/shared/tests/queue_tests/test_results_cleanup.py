@@ -9,6 +9,7 @@ from backtest_shared.jobs.repository import JobQueue
 from backtest_testing.seed import job_for
 from backtest_testing.seed import seed_dataset
 from backtest_testing.seed import seed_user
+from backtest_testing.seed import table_rows
 
 
 async def _finished_job(queue: JobQueue, user: uuid.UUID, dataset: DatasetInfo) -> uuid.UUID:
@@ -18,12 +19,6 @@ async def _finished_job(queue: JobQueue, user: uuid.UUID, dataset: DatasetInfo) 
     await queue.complete([JobOutcome(lease=lease, metrics={"x": 1}, equity_curve=[], trades=[])])
     assert await queue.get_result(job_id) is not None
     return job_id
-
-
-async def _result_count(pool) -> int:
-    async with pool.connection() as conn:
-        row = await (await conn.execute("SELECT count(*) FROM job_results")).fetchone()
-    return int(row[0])
 
 
 async def test_deleting_a_job_deletes_its_result(queue: JobQueue, pool) -> None:
@@ -45,14 +40,8 @@ async def test_deleting_a_user_deletes_the_results_of_their_jobs_and_no_others(q
     async with pool.connection() as conn:
         await conn.execute("DELETE FROM users WHERE id = %s", (leaving,))
 
-    assert await _result_count(pool) == 1
+    assert await table_rows(pool, "job_results") == 1
     assert await queue.get_result(kept) is not None
-
-
-async def _job_count(pool) -> int:
-    async with pool.connection() as conn:
-        row = await (await conn.execute("SELECT count(*) FROM backtest_jobs")).fetchone()
-    return int(row[0])
 
 
 async def test_deleting_a_user_deletes_their_jobs_before_their_datasets_go(queue: JobQueue, pool) -> None:
@@ -67,7 +56,7 @@ async def test_deleting_a_user_deletes_their_jobs_before_their_datasets_go(queue
     async with pool.connection() as conn:
         await conn.execute("DELETE FROM users WHERE id = %s", (leaving,))
 
-    assert await _job_count(pool) == 1
+    assert await table_rows(pool, "backtest_jobs") == 1
 
 
 async def test_deleting_a_bundle_deletes_its_jobs_and_their_results(queue: JobQueue, pool) -> None:
@@ -84,5 +73,5 @@ async def test_deleting_a_bundle_deletes_its_jobs_and_their_results(queue: JobQu
     async with pool.connection() as conn:
         await conn.execute("DELETE FROM bundles WHERE id = %s", (bundle_id,))
 
-    assert await _job_count(pool) == 1
-    assert await _result_count(pool) == 1
+    assert await table_rows(pool, "backtest_jobs") == 1
+    assert await table_rows(pool, "job_results") == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from backtest_shared.accounts.store import create_user
@@ -77,3 +78,12 @@ async def queue_table_mismatches(pool: AsyncConnectionPool[Any]) -> list[tuple[A
         cur = await conn.execute(QUEUE_TABLE_MISMATCHES)
         rows: list[tuple[Any, ...]] = await cur.fetchall()
         return rows
+
+
+async def table_rows(pool: AsyncConnectionPool[Any], table: str) -> int:
+    """How many rows ``table`` holds."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))
+        row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])
