@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from api_tests.helpers import backtest_request
 from api_tests.helpers import upload_dataset
+from backtest_shared.engine import STRATEGY_A_EXAMPLE
 
 
 async def test_readiness_reports_the_database_at_head(client):
@@ -20,6 +21,31 @@ async def test_queue_stats_count_jobs_by_status_and_priority(client, alice):
     assert body["by_status"] == {"pending": 1}
     assert body["depth"] == [{"status": "pending", "priority": 3, "jobs": 1}]
     assert body["oldest_pending_seconds"] >= 0
+
+
+async def test_queue_stats_count_the_last_minutes_finishes_by_status(client, alice, queue):
+    import uuid
+
+    from backtest_shared.jobs.models import JobOutcome
+    from backtest_shared.jobs.models import Lease
+
+    dataset_id = await upload_dataset(client, alice.headers)
+    submitted = []
+    for fee in (1.0, 2.0, 3.0):
+        request = backtest_request(dataset_id, strategy={**STRATEGY_A_EXAMPLE, "costs": {"fee_bps": fee}})
+        submitted.append((await client.post("/api/v1/backtests", json=request, headers=alice.headers)).json()["id"])
+    [job] = await queue.claim(uuid.uuid4(), 1)
+    await queue.complete([JobOutcome(lease=Lease(job.id, job.lease_token), metrics={}, equity_curve=[], trades=[])])
+    await client.post(f"/api/v1/backtests/{submitted[1]}/cancel", headers=alice.headers)
+
+    body = (await client.get("/api/v1/queue/stats", headers=alice.headers)).json()
+    text = (await client.get("/metrics")).text
+
+    assert body["by_status"] == {"pending": 1}
+    assert body["finished_last_minute"] == 2
+    assert body["finished_last_minute_by_status"] == {"succeeded": 1, "failed": 0, "cancelled": 1}
+    assert 'backtest_jobs_finished_last_minute{status="cancelled"} 1.0' in text
+    assert 'backtest_job_duration_seconds{quantile="0.5"}' in text
 
 
 async def test_metrics_expose_request_latency_and_queue_depth(client, alice):

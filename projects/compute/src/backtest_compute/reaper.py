@@ -3,7 +3,8 @@
 Every worker runs this loop, but only the one whose dedicated connection holds
 ``pg_try_advisory_lock(REAPER_LOCK_KEY)`` reaps. The lock belongs to the
 session, so if that worker or its connection dies the server releases it and
-another worker's next attempt takes over.
+another worker's next attempt takes over. It also prunes the finish log that
+queue statistics read (15 minutes are kept).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class Reaper:
         reaped = await self._queue.reap_expired()
         for job_id, status in reaped.items():
             event(log, "job.reaped", job_id=job_id, status=status)
+        await self._queue.prune_finish_log()
 
     async def _close(self) -> None:
         conn, self._conn = self._conn, None

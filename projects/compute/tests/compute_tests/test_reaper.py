@@ -27,3 +27,22 @@ async def test_exactly_one_reaper_is_active_and_another_takes_over_when_it_stops
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_the_active_reaper_prunes_the_finish_log(queue: JobQueue, database_url: str, pool) -> None:
+    async with pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO job_finish_log (finished_at, succeeded, failed, cancelled, run_seconds)"
+            " VALUES (now() - interval '1 hour', 1, 0, 0, '{1}'), (now(), 0, 1, 0, '{}')"
+        )
+    reaper = Reaper(queue, database_url, "reaper", interval=0.1)
+    task = asyncio.create_task(reaper.run())
+    try:
+        await asyncio.sleep(0.5)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    async with pool.connection() as conn:
+        rows = await (await conn.execute("SELECT failed FROM job_finish_log")).fetchall()
+    assert rows == [(1,)]

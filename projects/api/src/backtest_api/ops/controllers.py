@@ -57,7 +57,8 @@ class MetricsController(Controller):
         for depth in stats.depth:
             metrics.QUEUE_DEPTH.labels(depth.status, str(depth.priority)).set(depth.jobs)
         metrics.OLDEST_PENDING.set(stats.oldest_pending_seconds or 0.0)
-        metrics.FINISHED_LAST_MINUTE.set(stats.finished_last_minute)
+        for status, jobs in stats.finished_last_minute_by_status.items():
+            metrics.FINISHED_LAST_MINUTE.labels(status).set(jobs)
         durations = await repository.recent_durations(services.pool)
         for quantile, value in zip(("0.5", "0.9", "0.99"), durations or (), strict=False):
             metrics.JOB_DURATION.labels(quantile).set(value)

@@ -1,4 +1,4 @@
-"""Operational reads: queue statistics, schema revision, recent job durations."""
+"""Operational reads: queue statistics, schema revision, recent job run times."""
 
 from __future__ import annotations
 
@@ -12,16 +12,11 @@ from backtest_shared.jobs import queue_sql
 
 SCHEMA_REVISION = "SELECT version_num FROM alembic_version"
 
-RECENT_DURATIONS = """
-SELECT percentile_cont(ARRAY[0.5, 0.9, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - started_at))
-  FROM backtest_jobs
- WHERE status = 'succeeded' AND reused_from IS NULL AND finished_at > now() - interval '5 minutes'
-"""
-
-
 async def queue_stats(pool: AsyncConnectionPool[Any]) -> QueueStats:
+    """Pending and running jobs, queue lag and recent finishes: reads the queue table and
+    the finish log, so its cost follows the queue's size, not the history's."""
     async with pool.connection() as conn:
-        cur = await conn.execute(queue_sql.COUNT_BY_STATUS)
+        cur = await conn.execute(queue_sql.QUEUE_DEPTH)
         depth_rows = await cur.fetchall()
         cur = await conn.execute(queue_sql.QUEUE_STATS)
         stats = await cur.fetchone()
@@ -34,12 +29,15 @@ async def queue_stats(pool: AsyncConnectionPool[Any]) -> QueueStats:
     for d in depth:
         by_status[d.status] = by_status.get(d.status, 0) + d.jobs
     oldest = float(stats[0]) if stats[0] is not None else None
+    finished = {"succeeded": int(stats[1]), "failed": int(stats[2]), "cancelled": int(stats[3])}
+    total = sum(finished.values())
     return QueueStats(
         by_status=by_status,
         depth=depth,
         oldest_pending_seconds=oldest,
-        finished_last_minute=int(stats[1]),
-        throughput_per_second=int(stats[1]) / 60.0,
+        finished_last_minute=total,
+        finished_last_minute_by_status=finished,
+        throughput_per_second=total / 60.0,
     )
 
 
@@ -51,8 +49,8 @@ async def schema_revision(pool: AsyncConnectionPool[Any]) -> str | None:
 
 
 async def recent_durations(pool: AsyncConnectionPool[Any]) -> list[float] | None:
-    """p50, p90, p99 run time (seconds) of jobs finished in the last five minutes."""
+    """p50, p90, p99 run time (seconds) of jobs that succeeded in the last five minutes."""
     async with pool.connection() as conn:
-        cur = await conn.execute(RECENT_DURATIONS)
+        cur = await conn.execute(queue_sql.RECENT_RUN_SECONDS)
         row = await cur.fetchone()
     return None if row is None or row[0] is None else [float(v) for v in row[0]]

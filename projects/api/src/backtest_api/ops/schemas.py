@@ -12,15 +12,18 @@ class QueueDepth(msgspec.Struct, kw_only=True):
 
 
 class QueueStats(msgspec.Struct, kw_only=True):
-    #: Jobs per status (all priorities).
+    #: Jobs in the queue per status, 'pending' and 'running' (all priorities).
     by_status: dict[str, int]
-    #: Jobs per status and priority.
+    #: Jobs in the queue per status and priority.
     depth: list[QueueDepth]
-    #: Age of the oldest pending job, in seconds (null: none pending).
+    #: How long the longest-waiting claimable job has waited, in seconds: since its
+    #: enqueue, or since its retry fell due (null: none waiting).
     oldest_pending_seconds: float | None
     #: Jobs that reached a final state in the last minute, and per second.
     finished_last_minute: int
     throughput_per_second: float
+    #: The last minute's finished jobs per final status ('succeeded', 'failed', 'cancelled').
+    finished_last_minute_by_status: dict[str, int]
 
 
 class Health(msgspec.Struct, kw_only=True):

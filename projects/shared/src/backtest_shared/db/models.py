@@ -27,6 +27,7 @@ from sqlalchemy import SmallInteger
 from sqlalchemy import Table
 from sqlalchemy import Text
 from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import JSON
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import UUID
@@ -230,6 +231,25 @@ job_queue = Table(
     ),
     # An owner's running jobs: per-user running caps, the reaper, finishing writes.
     Index("job_queue_claimed_idx", "owner_id", "fair_key", unique=True, postgresql_where=text("claimed")),
+)
+
+
+#: One row per statement that brought jobs to a final state: how many of each
+#: final status, and the run times (seconds) of the succeeded jobs that ran
+#: (reused ones did not). Queue statistics and metrics read the last minutes of
+#: it; counting finished jobs in ``backtest_jobs`` instead scanned the whole
+#: history on every scrape (no index may name ``finished_at`` or ``status``
+#: there, or completions stop being HOT updates). The reaper keeps 15 minutes:
+#: a busy queue logs a row per claim round.
+job_finish_log = Table(
+    "job_finish_log",
+    Base.metadata,
+    Column("finished_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    Column("succeeded", Integer, nullable=False),
+    Column("failed", Integer, nullable=False),
+    Column("cancelled", Integer, nullable=False),
+    Column("run_seconds", ARRAY(Float), nullable=False),
+    Index("job_finish_log_finished_idx", "finished_at"),
 )
 
 

@@ -306,7 +306,14 @@ class JobQueue:
             return None
         return StoredResult(metrics=rows[0][0], equity_curve=rows[0][1], trades=rows[0][2])
 
+    async def prune_finish_log(self, keep_seconds: float = 900.0) -> int:
+        """Drop finish-log rows older than ``keep_seconds``; returns how many."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(queue_sql.PRUNE_FINISH_LOG, {"keep_seconds": keep_seconds})
+            return int(cur.rowcount)
+
     async def counts_by_status(self) -> dict[str, int]:
+        """Every job ever, by status (scans the whole table: for tests and audits)."""
         rows = await self._fetchall(queue_sql.COUNT_BY_STATUS, {})
         counts: dict[str, int] = {}
         for status, _priority, jobs in rows:
