@@ -58,6 +58,11 @@ Parameters
     format would escape every quote of every document, which costs more than
     the statement itself for a 10,000-job bundle.
 
+Statistics
+    Every statement that brings jobs to a final state also appends one row to
+    ``job_finish_log`` (``_log_finishes``): queue statistics read that log and
+    ``job_queue``, never the whole history in ``backtest_jobs``.
+
 Notifications
     ``backtest_jobs_pending`` (no payload) fires when jobs become claimable;
     ``backtest_jobs_cancel`` (payload: job id) when a running job is asked to
