@@ -68,3 +68,22 @@ async def test_workers_are_listed_from_the_registry(client, alice, queue):
     body = (await client.get("/api/v1/workers", headers=alice.headers)).json()
 
     assert [(w["name"], w["state"]) for w in body["items"]] == [("w1", "alive")]
+
+
+async def test_workers_are_listed_with_the_jobs_each_is_running(client, alice, queue):
+    import uuid
+
+    from backtest_shared.jobs.models import WorkerInfo
+
+    dataset_id = await upload_dataset(client, alice.headers)
+    for fee in (1.0, 2.0, 3.0):
+        request = backtest_request(dataset_id, strategy={**STRATEGY_A_EXAMPLE, "costs": {"fee_bps": fee}})
+        await client.post("/api/v1/backtests", json=request, headers=alice.headers)
+    busy, idle = uuid.uuid4(), uuid.uuid4()
+    for worker_id, name in ((busy, "busy"), (idle, "idle")):
+        await queue.register_worker(WorkerInfo(id=worker_id, name=name, host="h", pid=1, version="1", slots=2))
+    await queue.claim(busy, 2)
+
+    body = (await client.get("/api/v1/workers", headers=alice.headers)).json()
+
+    assert {w["name"]: w["running_jobs"] for w in body["items"]} == {"busy": 2, "idle": 0}

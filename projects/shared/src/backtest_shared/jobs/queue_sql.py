@@ -693,15 +693,23 @@ DEREGISTER_WORKER: Final = """
 UPDATE workers SET stopped_at = now(), heartbeat_at = now() WHERE id = %(id)s
 """
 
+#: Workers seen in the last day, with their running jobs counted in one pass
+#: over the running set (a count per worker read it once per worker).
 LIST_WORKERS: Final = """
+WITH running AS (
+    SELECT j.worker_id, count(*) AS jobs
+      FROM job_queue q JOIN backtest_jobs j ON j.id = q.job_id
+     WHERE q.claimed
+     GROUP BY j.worker_id
+)
 SELECT w.id, w.name, w.host, w.pid, w.version, w.slots, w.started_at, w.heartbeat_at,
        w.stopped_at,
        CASE WHEN w.stopped_at IS NOT NULL THEN 'stopped'
             WHEN w.heartbeat_at < now() - %(dead_after_seconds)s * interval '1 second' THEN 'dead'
             ELSE 'alive' END AS state,
-       (SELECT count(*) FROM job_queue q JOIN backtest_jobs j ON j.id = q.job_id
-         WHERE q.claimed AND j.worker_id = w.id) AS running_jobs
+       coalesce(r.jobs, 0) AS running_jobs
   FROM workers w
+  LEFT JOIN running r ON r.worker_id = w.id
  WHERE w.stopped_at IS NULL OR w.stopped_at > now() - interval '1 day'
  ORDER BY w.started_at DESC
 """
