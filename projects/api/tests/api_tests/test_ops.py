@@ -26,8 +26,7 @@ async def test_queue_stats_count_jobs_by_status_and_priority(client, alice):
 async def test_queue_stats_count_the_last_minutes_finishes_by_status(client, alice, queue):
     import uuid
 
-    from backtest_shared.jobs.models import JobOutcome
-    from backtest_shared.jobs.models import Lease
+    from backtest_testing.seed import outcome_for
 
     dataset_id = await upload_dataset(client, alice.headers)
     submitted = []
@@ -35,7 +34,7 @@ async def test_queue_stats_count_the_last_minutes_finishes_by_status(client, ali
         request = backtest_request(dataset_id, strategy={**STRATEGY_A_EXAMPLE, "costs": {"fee_bps": fee}})
         submitted.append((await client.post("/api/v1/backtests", json=request, headers=alice.headers)).json()["id"])
     [job] = await queue.claim(uuid.uuid4(), 1)
-    await queue.complete([JobOutcome(lease=Lease(job.id, job.lease_token), metrics={}, equity_curve=[], trades=[])])
+    await queue.complete([outcome_for(job)])
     await client.post(f"/api/v1/backtests/{submitted[1]}/cancel", headers=alice.headers)
 
     body = (await client.get("/api/v1/queue/stats", headers=alice.headers)).json()

@@ -7,11 +7,11 @@ import pytest
 
 from backtest_shared.engine import STRATEGY_A_EXAMPLE
 from backtest_shared.jobs import queue_sql
-from backtest_shared.jobs.models import JobOutcome
 from backtest_shared.jobs.models import Lease
 from backtest_shared.jobs.repository import JobQueue
 from backtest_shared.jobs.repository import QueueSettings
 from backtest_testing.seed import job_for
+from backtest_testing.seed import outcome_for
 from backtest_testing.seed import seed_dataset
 from backtest_testing.seed import seed_finished_history
 from backtest_testing.seed import seed_user
@@ -20,10 +20,6 @@ from backtest_testing.seed import seed_user
 @pytest.fixture
 def queue_settings() -> QueueSettings:
     return QueueSettings(lease_seconds=0.3, retry_backoff_base_seconds=0.2, retry_backoff_cap_seconds=1.0)
-
-
-def outcome(job) -> JobOutcome:
-    return JobOutcome(lease=Lease(job.id, job.lease_token), metrics={"sharpe": 1.0}, equity_curve=[], trades=[])
 
 
 async def logged_totals(pool) -> tuple[int, int, int, int]:
@@ -46,10 +42,10 @@ async def test_every_way_to_a_final_state_is_logged_by_status(queue: JobQueue, p
     jobs = await queue.claim(uuid.uuid4(), 6)
     assert [job.id for job in jobs] == ids[:6]
 
-    await queue.complete([outcome(jobs[0]), outcome(jobs[1])])  # 2 succeeded
+    await queue.complete([outcome_for(jobs[0]), outcome_for(jobs[1])])  # 2 succeeded
     await queue.fail(Lease(jobs[2].id, jobs[2].lease_token), "boom", retry=False)  # failed
     await queue.cancel([jobs[3].id])  # running: only flagged ...
-    await queue.complete([outcome(jobs[3])])  # ... cancelled as it completes
+    await queue.complete([outcome_for(jobs[3])])  # ... cancelled as it completes
     await queue.release([Lease(jobs[4].id, jobs[4].lease_token)])  # back to pending: not final
     await queue.cancel([ids[6]])  # pending: cancelled at once
     await asyncio.sleep(0.4)
@@ -69,7 +65,7 @@ async def test_statements_that_finish_nothing_log_nothing(queue: JobQueue, pool)
     [job] = await queue.claim(uuid.uuid4(), 1)
 
     await queue.fail(Lease(job.id, job.lease_token), "transient", retry=True)  # back to pending
-    await queue.complete([outcome(job)])  # a lost lease: fenced out
+    await queue.complete([outcome_for(job)])  # a lost lease: fenced out
     await queue.reap_expired()
 
     assert await logged_totals(pool) == (0, 0, 0, 0)

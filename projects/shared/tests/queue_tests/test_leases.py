@@ -3,11 +3,11 @@ import uuid
 
 import pytest
 
-from backtest_shared.jobs.models import JobOutcome
 from backtest_shared.jobs.models import Lease
 from backtest_shared.jobs.repository import JobQueue
 from backtest_shared.jobs.repository import QueueSettings
 from backtest_testing.seed import job_for
+from backtest_testing.seed import outcome_for
 from backtest_testing.seed import seed_bundle
 from backtest_testing.seed import seed_dataset
 from backtest_testing.seed import seed_user
@@ -16,12 +16,6 @@ from backtest_testing.seed import seed_user
 @pytest.fixture
 def queue_settings() -> QueueSettings:
     return QueueSettings(lease_seconds=0.3, retry_backoff_base_seconds=0.2, retry_backoff_cap_seconds=1.0)
-
-
-def outcome(job, metrics=None) -> JobOutcome:
-    return JobOutcome(
-        lease=Lease(job.id, job.lease_token), metrics=metrics or {"sharpe": 1.0}, equity_curve=[[0, 1.0]], trades=[]
-    )
 
 
 async def enqueue_one(queue: JobQueue, pool, **options) -> uuid.UUID:
@@ -35,8 +29,8 @@ async def test_completed_job_stores_its_result_once(queue: JobQueue, pool) -> No
     job_id = await enqueue_one(queue, pool)
     [job] = await queue.claim(uuid.uuid4(), 1)
 
-    assert await queue.complete([outcome(job)]) == {job_id: "succeeded"}
-    assert await queue.complete([outcome(job)]) == {}
+    assert await queue.complete([outcome_for(job)]) == {job_id: "succeeded"}
+    assert await queue.complete([outcome_for(job)]) == {}
 
     state = await queue.get(job_id)
     result = await queue.get_result(job_id)
@@ -68,13 +62,13 @@ async def test_stale_worker_cannot_write_after_its_job_was_reclaimed(queue: JobQ
     await asyncio.sleep(0.3)
     [fresh] = await queue.claim(uuid.uuid4(), 1)
 
-    assert await queue.complete([outcome(stale, {"stale": True})]) == {}
+    assert await queue.complete([outcome_for(stale, {"stale": True})]) == {}
     assert await queue.fail(Lease(stale.id, stale.lease_token), "late", retry=False) is None
     assert await queue.report_progress([(Lease(stale.id, stale.lease_token), 0.9)]) == set()
     assert await queue.release([Lease(stale.id, stale.lease_token)]) == {}
     assert (await queue.heartbeat(uuid.uuid4(), [Lease(stale.id, stale.lease_token)])).held == frozenset()
 
-    assert await queue.complete([outcome(fresh)]) == {job_id: "succeeded"}
+    assert await queue.complete([outcome_for(fresh)]) == {job_id: "succeeded"}
     result = await queue.get_result(job_id)
     assert result is not None and result.metrics == {"sharpe": 1.0}
 
@@ -153,7 +147,7 @@ async def test_complete_and_claim_finishes_held_jobs_and_claims_the_next_in_one_
     worker = uuid.uuid4()
     first = await queue.claim(worker, 2)
 
-    finished, claimed = await queue.complete_and_claim([outcome(job) for job in first], worker, 3)
+    finished, claimed = await queue.complete_and_claim([outcome_for(job) for job in first], worker, 3)
 
     assert finished == {job.id: "succeeded" for job in first}
     assert {job.id for job in claimed} == set(ids) - {job.id for job in first}
@@ -167,7 +161,7 @@ async def test_complete_and_claim_is_fenced_like_complete(queue: JobQueue, pool)
     await asyncio.sleep(0.4)
     await queue.reap_expired()
 
-    finished, claimed = await queue.complete_and_claim([outcome(stale)], uuid.uuid4(), 1)
+    finished, claimed = await queue.complete_and_claim([outcome_for(stale)], uuid.uuid4(), 1)
 
     assert finished == {}
     assert claimed == []  # the job is back in the queue but waiting out its retry backoff
@@ -185,7 +179,7 @@ async def test_completion_notifies_every_finished_job_and_its_bundle(queue: JobQ
     listener = await psycopg.AsyncConnection.connect(database_url, autocommit=True)
     await listener.execute("LISTEN backtest_jobs_finished")
 
-    await queue.complete([outcome(job) for job in jobs])
+    await queue.complete([outcome_for(job) for job in jobs])
 
     heard: set[str] = set()
     async for note in listener.notifies(timeout=2.0):

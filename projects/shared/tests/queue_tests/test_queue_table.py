@@ -11,12 +11,12 @@ import psycopg
 import pytest
 
 from backtest_shared.jobs import queue_sql
-from backtest_shared.jobs.models import JobOutcome
 from backtest_shared.jobs.models import Lease
 from backtest_shared.jobs.repository import JobQueue
 from backtest_shared.jobs.repository import QueueSettings
 from backtest_testing.claimers import drain_queue
 from backtest_testing.seed import job_for
+from backtest_testing.seed import outcome_for
 from backtest_testing.seed import queue_table_mismatches
 from backtest_testing.seed import seed_dataset
 from backtest_testing.seed import seed_user
@@ -28,10 +28,6 @@ def queue_settings() -> QueueSettings:
     return QueueSettings(lease_seconds=0.3, retry_backoff_base_seconds=0.2, retry_backoff_cap_seconds=1.0)
 
 
-def _outcome(job) -> JobOutcome:
-    return JobOutcome(lease=Lease(job.id, job.lease_token), metrics={}, equity_curve=[], trades=[])
-
-
 async def test_the_queue_table_follows_every_change_of_status(queue: JobQueue, pool) -> None:
     user = await seed_user(pool)
     dataset = await seed_dataset(pool, user)
@@ -41,14 +37,14 @@ async def test_the_queue_table_follows_every_change_of_status(queue: JobQueue, p
     done, retried, failed, released, cancelled_running, reaped = await queue.claim(uuid.uuid4(), 6)
     assert await queue_table_mismatches(pool) == []
 
-    assert await queue.complete([_outcome(done)]) == {done.id: "succeeded"}
+    assert await queue.complete([outcome_for(done)]) == {done.id: "succeeded"}
     assert await queue.fail(Lease(retried.id, retried.lease_token), "boom", retry=True) == "pending"
     assert await queue.fail(Lease(failed.id, failed.lease_token), "boom", retry=False) == "failed"
     assert await queue.release([Lease(released.id, released.lease_token)]) == {released.id: "pending"}
     assert await queue.cancel([cancelled_running.id, ids[6]]) == {cancelled_running.id: "running", ids[6]: "cancelled"}
     assert await queue_table_mismatches(pool) == []
 
-    assert await queue.complete([_outcome(cancelled_running)]) == {cancelled_running.id: "cancelled"}
+    assert await queue.complete([outcome_for(cancelled_running)]) == {cancelled_running.id: "cancelled"}
     await asyncio.sleep(0.4)  # the last lease expires
     assert await queue.reap_expired() == {reaped.id: "pending"}
     assert await queue_table_mismatches(pool) == []
@@ -57,7 +53,7 @@ async def test_the_queue_table_follows_every_change_of_status(queue: JobQueue, p
     await asyncio.sleep(1.0)  # their retry backoff
     again = await queue.claim(uuid.uuid4(), 10)
     assert {job.id for job in again} == {retried.id, released.id, reaped.id}
-    await queue.complete([_outcome(job) for job in again])
+    await queue.complete([outcome_for(job) for job in again])
     assert await queue_table_mismatches(pool) == []
     assert await table_rows(pool, "job_queue") == 0
 

@@ -3,10 +3,9 @@
 import uuid
 
 from backtest_shared.datasets.store import DatasetInfo
-from backtest_shared.jobs.models import JobOutcome
-from backtest_shared.jobs.models import Lease
 from backtest_shared.jobs.repository import JobQueue
 from backtest_testing.seed import job_for
+from backtest_testing.seed import outcome_for
 from backtest_testing.seed import seed_dataset
 from backtest_testing.seed import seed_user
 from backtest_testing.seed import table_rows
@@ -15,8 +14,7 @@ from backtest_testing.seed import table_rows
 async def _finished_job(queue: JobQueue, user: uuid.UUID, dataset: DatasetInfo) -> uuid.UUID:
     [job_id] = await queue.enqueue(user, [job_for(dataset)])
     [job] = await queue.claim(uuid.uuid4(), 1)
-    lease = Lease(job.id, job.lease_token)
-    await queue.complete([JobOutcome(lease=lease, metrics={"x": 1}, equity_curve=[], trades=[])])
+    await queue.complete([outcome_for(job, {"x": 1})])
     assert await queue.get_result(job_id) is not None
     return job_id
 
@@ -68,7 +66,7 @@ async def test_deleting_a_bundle_deletes_its_jobs_and_their_results(queue: JobQu
         user, bundle_id, [job_for(dataset)] * 3, name=None, rank_by="sharpe", request={}, reuse=False
     )
     [job] = await queue.claim(uuid.uuid4(), 1)
-    await queue.complete([JobOutcome(lease=Lease(job.id, job.lease_token), metrics={}, equity_curve=[], trades=[])])
+    await queue.complete([outcome_for(job)])
 
     async with pool.connection() as conn:
         await conn.execute("DELETE FROM bundles WHERE id = %s", (bundle_id,))

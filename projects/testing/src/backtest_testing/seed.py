@@ -1,4 +1,4 @@
-"""Small builders for test data: users, datasets, bundles and valid jobs."""
+"""Small builders for test data: users, datasets, bundles, valid jobs and their outcomes."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ from backtest_shared.engine import synthetic_ohlcv
 from backtest_shared.jobs.config import BacktestConfig
 from backtest_shared.jobs.config import config_content_hash
 from backtest_shared.jobs.config import decode_backtest_config
+from backtest_shared.jobs.models import ClaimedJob
+from backtest_shared.jobs.models import JobOutcome
+from backtest_shared.jobs.models import Lease
 from backtest_shared.jobs.models import QueuedJob
 
 
@@ -62,6 +65,13 @@ def job_for(dataset: DatasetInfo, strategy: dict[str, Any] | None = None) -> Que
         {"dataset_id": str(dataset.id), "strategy": strategy or STRATEGY_A_EXAMPLE}
     )
     return QueuedJob(config=config, config_hash=config_content_hash(config.strategy, dataset.content_hash))
+
+
+def outcome_for(job: ClaimedJob, metrics: dict[str, Any] | None = None) -> JobOutcome:
+    """A successful result for a claimed job, under the lease it was claimed with."""
+    return JobOutcome(
+        lease=Lease(job.id, job.lease_token), metrics=metrics or {"sharpe": 1.0}, equity_curve=[[0, 1.0]], trades=[]
+    )
 
 
 QUEUE_TABLE_MISMATCHES = """
