@@ -15,6 +15,7 @@ from backtest_testing.seed import outcome_for
 from backtest_testing.seed import seed_dataset
 from backtest_testing.seed import seed_finished_history
 from backtest_testing.seed import seed_user
+from backtest_testing.seed import table_rows
 
 
 @pytest.fixture
@@ -69,6 +70,7 @@ async def test_statements_that_finish_nothing_log_nothing(queue: JobQueue, pool)
     await queue.reap_expired()
 
     assert await logged_totals(pool) == (0, 0, 0, 0)
+    assert await table_rows(pool, "job_finish_log") == 0  # not even rows of zeros
 
 
 async def test_pruning_keeps_the_last_quarter_hour_of_the_log(queue: JobQueue, pool) -> None:
