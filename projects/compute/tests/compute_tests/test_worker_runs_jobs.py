@@ -1,5 +1,7 @@
 import asyncio
+from typing import Any
 
+import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from backtest_compute.worker import Worker
@@ -119,3 +121,65 @@ async def test_worker_stops_with_a_nonzero_exit_when_one_of_its_tasks_dies_and_r
     assert exit_code == 1
     state = await queue.get(job_id)
     assert state is not None and state.status == "pending" and state.attempts == 0
+
+
+class _DeafHeartbeatWorker(_BrokenProgressWorker):
+    """Its heartbeat loop ignores the first cancellation, as a lost cancel looks from outside."""
+
+    async def _heartbeat_loop(self) -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            pass
+        await asyncio.sleep(3600)
+
+
+async def test_regression_a_side_task_that_loses_its_cancellation_does_not_hang_the_worker_exit(
+    queue: JobQueue, pool: AsyncConnectionPool, database_url: str
+) -> None:
+    # CI, 2026-12-02: a worker stopping after a fatal error hung for 30 s in the
+    # gather of its cancelled side tasks, one of which never ended.
+    user = await seed_user(pool)
+    dataset = await seed_dataset(pool, user, n_bars=100_000)
+    [job_id] = await queue.enqueue(user, [job_for(dataset, slow_strategy(80))])
+    worker = _DeafHeartbeatWorker(fast_settings(database_url, concurrency=1))
+
+    async with asyncio.timeout(30):
+        exit_code = await worker.run()
+
+    assert exit_code == 1
+    state = await queue.get(job_id)
+    assert state is not None and state.status == "pending" and state.attempts == 0
+
+
+class _StuckHeartbeatWorker(_BrokenProgressWorker):
+    """Its heartbeat loop refuses every cancellation until the test lets it go."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.let_go = asyncio.Event()
+
+    async def _heartbeat_loop(self) -> None:
+        while not self.let_go.is_set():
+            try:
+                await self.let_go.wait()
+            except asyncio.CancelledError:
+                pass
+
+
+async def test_a_side_task_that_never_ends_is_logged_and_left_behind_so_the_worker_still_exits(
+    pool: AsyncConnectionPool, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    worker = _StuckHeartbeatWorker(fast_settings(database_url, concurrency=1))
+
+    run = asyncio.create_task(worker.run())
+    done, _ = await asyncio.wait({run}, timeout=30)
+    worker.let_go.set()
+
+    assert run in done, "the worker did not exit"
+    assert run.result() == 1
+    [stuck] = [r for r in caplog.records if r.getMessage() == "worker.task_stuck"]
+    assert stuck.fields["task"] == "heartbeat"  # type: ignore[attr-defined]
+    assert any("_heartbeat_loop" in place for place in stuck.fields["awaiting"])  # type: ignore[attr-defined]
+    [[stopped]] = await fetchall(pool, "SELECT stopped_at FROM workers WHERE id = %(id)s", {"id": worker.worker_id})
+    assert stopped is not None
