@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -43,6 +42,7 @@ from backtest_migrations.runner import head_revision
 from backtest_shared.db.pool import open_pool
 from backtest_shared.jobs.repository import JobQueue
 from backtest_shared.jobs.repository import QueueSettings
+from backtest_shared.tasks import stop_tasks
 
 #: At most one "jobs pending" notification per API process in this window (the
 #: first after a quiet spell goes at once): under load, one NOTIFY per submit
@@ -84,9 +84,7 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             try:
                 yield
             finally:
-                purger.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await purger
+                await stop_tasks([purger])
         finally:
             await listener.stop()
             await queue.flush_notifications()

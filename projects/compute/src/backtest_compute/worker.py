@@ -49,6 +49,7 @@ from backtest_shared.jobs.models import Lease
 from backtest_shared.jobs.models import WorkerInfo
 from backtest_shared.jobs.repository import JobQueue
 from backtest_shared.jobs.repository import QueueSettings
+from backtest_shared.tasks import stop_tasks
 
 log = logging.getLogger("backtest_compute.worker")
 
@@ -66,40 +67,6 @@ EXIT_FATAL = 1
 #: ``NOTIFY`` (see ``backtest_shared.jobs.notifier``); long-polling clients wait
 #: at most this much longer.
 NOTIFY_BATCH_DELAY_SECONDS = 0.01
-
-#: How long side tasks get to end once cancelled; a worker must exit even if one is stuck.
-SIDE_TASK_STOP_SECONDS = 5.0
-
-
-async def stop_tasks(tasks: Sequence[asyncio.Task[Any]], *, timeout: float) -> None:
-    """Cancel ``tasks`` and wait at most ``timeout`` seconds for them to end.
-
-    A side task once outlived its cancellation in CI and hung the exit (cause
-    not pinned down; Python 3.11's ``asyncio.wait_for``, which psycopg_pool
-    uses, is one known way to lose a cancel). So the cancel is repeated every
-    half second until the tasks end, and stragglers are logged with where they
-    wait instead of hanging the worker's exit.
-    """
-    pending = {task for task in tasks if not task.done()}
-    deadline = time.monotonic() + timeout
-    while pending and (left := deadline - time.monotonic()) > 0:
-        for task in pending:
-            task.cancel()
-        _, pending = await asyncio.wait(pending, timeout=min(left, 0.5))
-    for task in pending:
-        event(log, "worker.task_stuck", logging.ERROR, task=task.get_name(), awaiting=_await_chain(task.get_coro()))
-
-
-def _await_chain(awaitable: Any) -> list[str]:
-    """Where a suspended coroutine waits, innermost last (``Task.get_stack`` shows only the outer frame)."""
-    places: list[str] = []
-    while awaitable is not None:
-        frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "ag_frame", None)
-        if frame is not None:
-            places.append(f"{frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}")
-        awaitable = getattr(awaitable, "cr_await", None) or getattr(awaitable, "ag_await", None)
-    return places
-
 
 @dataclass
 class RunningJob:
@@ -258,7 +225,7 @@ class Worker:
             await asyncio.wait({claimer}, timeout=30)
             await self._drain()
         finally:
-            await stop_tasks(side, timeout=SIDE_TASK_STOP_SECONDS)
+            await stop_tasks(side)
             await self._stop_slots()
             try:
                 await with_retry(lambda: self.queue.deregister_worker(self.worker_id), give_up_after=10)

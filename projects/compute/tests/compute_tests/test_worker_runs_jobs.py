@@ -178,7 +178,7 @@ async def test_a_side_task_that_never_ends_is_logged_and_left_behind_so_the_work
 
     assert run in done, "the worker did not exit"
     assert run.result() == 1
-    [stuck] = [r for r in caplog.records if r.getMessage() == "worker.task_stuck"]
+    [stuck] = [r for r in caplog.records if r.getMessage() == "task.stuck"]
     assert stuck.fields["task"] == "heartbeat"  # type: ignore[attr-defined]
     assert any("_heartbeat_loop" in place for place in stuck.fields["awaiting"])  # type: ignore[attr-defined]
     [[stopped]] = await fetchall(pool, "SELECT stopped_at FROM workers WHERE id = %(id)s", {"id": worker.worker_id})

@@ -20,6 +20,7 @@ import psycopg
 
 from backtest_shared.db.urls import psycopg_url
 from backtest_shared.jobs import queue_sql
+from backtest_shared.tasks import stop_tasks
 
 logger = logging.getLogger("backtest_api.listener")
 
@@ -41,9 +42,7 @@ class FinishedListener:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_tasks([self._task])
             self._task = None
 
     async def _run(self) -> None:
