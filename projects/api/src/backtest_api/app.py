@@ -35,6 +35,7 @@ from backtest_api.idempotency.purger import purge_periodically
 from backtest_api.ops.controllers import HealthController
 from backtest_api.ops.controllers import MetricsController
 from backtest_api.ops.controllers import QueueController
+from backtest_api.ops.housekeeping import prune_finish_log_periodically
 from backtest_api.settings import Settings
 from backtest_api.settings import get_settings
 from backtest_api.workers.controllers import WorkerController
@@ -80,11 +81,14 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
                 head_revision=head_revision(),
             )
             app.state.pending_limit_retry_after = settings.pending_limit_retry_after
-            purger = asyncio.create_task(purge_periodically(pool, settings.idempotency_ttl_seconds))
+            housekeeping = [
+                asyncio.create_task(purge_periodically(pool, settings.idempotency_ttl_seconds), name="idempotency"),
+                asyncio.create_task(prune_finish_log_periodically(queue), name="finish-log"),
+            ]
             try:
                 yield
             finally:
-                await stop_tasks([purger])
+                await stop_tasks(housekeeping)
         finally:
             await listener.stop()
             await queue.flush_notifications()

@@ -1,8 +1,15 @@
 from __future__ import annotations
 
+import asyncio
+
+from psycopg_pool import AsyncConnectionPool
+
 from api_tests.helpers import backtest_request
 from api_tests.helpers import upload_dataset
+from backtest_api.ops.housekeeping import prune_finish_log_periodically
 from backtest_shared.engine import STRATEGY_A_EXAMPLE
+from backtest_shared.jobs.repository import JobQueue
+from backtest_shared.tasks import stop_tasks
 
 
 async def test_readiness_reports_the_database_at_head(client):
@@ -86,3 +93,22 @@ async def test_workers_are_listed_with_the_jobs_each_is_running(client, alice, q
     body = (await client.get("/api/v1/workers", headers=alice.headers)).json()
 
     assert {w["name"]: w["running_jobs"] for w in body["items"]} == {"busy": 2, "idle": 0}
+
+
+async def test_each_api_process_prunes_the_finish_log_so_it_stays_short_without_workers(
+    queue: JobQueue, pool: AsyncConnectionPool
+) -> None:
+    async with pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO job_finish_log (finished_at, succeeded, failed, cancelled, run_seconds)"
+            " VALUES (now() - interval '1 hour', 1, 0, 0, '{1}'), (now(), 0, 0, 1, '{}')"
+        )
+    pruner = asyncio.create_task(prune_finish_log_periodically(queue, interval_seconds=0.05))
+    try:
+        await asyncio.sleep(0.3)
+    finally:
+        await stop_tasks([pruner])
+
+    async with pool.connection() as conn:
+        rows = await (await conn.execute("SELECT cancelled FROM job_finish_log")).fetchall()
+    assert rows == [(1,)]
