@@ -25,7 +25,7 @@ from backtest_api.core.auth import ApiKeyAuthMiddleware
 from backtest_api.core.auth import Authenticator
 from backtest_api.core.dependencies import DEPENDENCIES
 from backtest_api.core.errors import EXCEPTION_HANDLERS
-from backtest_api.core.listener import FinishedListener
+from backtest_api.core.listener import NotificationListener
 from backtest_api.core.metrics import metrics_middleware
 from backtest_api.core.ratelimit import RateLimiter
 from backtest_api.core.state import Services
@@ -66,7 +66,10 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             name="backtest-api",
             application_name="backtest-api",
         )
-        listener = FinishedListener(settings.database_url)
+        authenticator = Authenticator(pool, settings.auth_cache_seconds)
+        listener = NotificationListener(
+            settings.database_url, on_key_revoked=authenticator.forget, on_connected=authenticator.forget_all
+        )
         queue = JobQueue(pool, QueueSettings(notify_pending_interval_seconds=PENDING_NOTIFY_INTERVAL_SECONDS))
         try:
             await listener.start()
@@ -74,7 +77,7 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
                 settings=settings,
                 pool=pool,
                 queue=queue,
-                authenticator=Authenticator(pool, settings.auth_cache_seconds),
+                authenticator=authenticator,
                 rate_limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
                 listener=listener,
                 submitter=Submitter(queue),

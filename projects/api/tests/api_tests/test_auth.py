@@ -1,7 +1,12 @@
 from __future__ import annotations
 
+import asyncio
+
+import psycopg
+
 from backtest_api.accounts.repository import revoke_key
 from backtest_api.settings import Settings
+from backtest_shared.db.urls import psycopg_url
 
 
 async def test_a_request_without_a_key_answers_401(client):
@@ -16,6 +21,45 @@ async def test_an_unknown_key_answers_401(client):
     response = await client.get("/api/v1/backtests", headers={"Authorization": "Bearer bt_nonsense"})
 
     assert response.status_code == 401
+
+
+async def test_a_revoked_key_stops_working_at_once_although_it_is_cached(database_url, alice):
+    from litestar.testing import AsyncTestClient
+
+    from backtest_api.app import create_app
+
+    settings = Settings(database_url=database_url, auth_cache_seconds=3600.0)
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        assert (await client.get("/api/v1/me", headers=alice.headers)).status_code == 200
+        assert revoke_key(database_url, alice.key) == [alice.key[:11]]
+
+        # The revocation reaches the cache by NOTIFY, a few milliseconds later, not after an hour.
+        async with asyncio.timeout(5):
+            while (await client.get("/api/v1/me", headers=alice.headers)).status_code != 401:
+                await asyncio.sleep(0.02)
+
+
+async def test_a_key_revoked_while_the_listener_was_disconnected_stops_working_once_it_reconnects(
+    database_url, alice
+):
+    from litestar.testing import AsyncTestClient
+
+    from backtest_api.app import create_app
+
+    settings = Settings(database_url=database_url, auth_cache_seconds=3600.0)
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        assert (await client.get("/api/v1/me", headers=alice.headers)).status_code == 200
+        with psycopg.connect(psycopg_url(database_url), autocommit=True) as conn:
+            [[terminated]] = conn.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND query LIKE 'LISTEN api_key_revoked%'"
+            ).fetchall()
+        assert terminated == 1
+        assert revoke_key(database_url, alice.key) == [alice.key[:11]]  # the notification is lost
+
+        async with asyncio.timeout(10):
+            while (await client.get("/api/v1/me", headers=alice.headers)).status_code != 401:
+                await asyncio.sleep(0.05)
 
 
 async def test_a_revoked_key_stops_working_once_the_cache_expires(database_url, alice):

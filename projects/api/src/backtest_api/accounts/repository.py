@@ -30,10 +30,16 @@ INSERT INTO api_keys (id, user_id, key_hash, prefix)
 VALUES (%(id)s, %(user_id)s, %(key_hash)s, %(prefix)s)
 """
 
-REVOKE_KEY = """
-UPDATE api_keys SET revoked_at = now()
- WHERE revoked_at IS NULL AND (prefix = %(key)s OR key_hash = %(key_hash)s OR id::text = %(key)s)
-RETURNING id, prefix
+#: Every API process LISTENs here and drops a revoked key from its auth cache at once.
+KEY_REVOKED_CHANNEL = "api_key_revoked"
+
+REVOKE_KEY = f"""
+WITH revoked AS (
+    UPDATE api_keys SET revoked_at = now()
+     WHERE revoked_at IS NULL AND (prefix = %(key)s OR key_hash = %(key_hash)s OR id::text = %(key)s)
+    RETURNING id, prefix, key_hash
+)
+SELECT id, prefix, pg_notify('{KEY_REVOKED_CHANNEL}', key_hash) FROM revoked
 """
 
 

@@ -1,4 +1,10 @@
-"""Bearer API-key authentication, cached briefly in-process by key hash, and rate limiting."""
+"""Bearer API-key authentication, cached briefly in-process by key hash, and rate limiting.
+
+A revoked key leaves every API process's cache at once: the revoke statement
+NOTIFYs its hash, and the process's listener calls ``forget``. The cache's
+expiry (``auth_cache_seconds``) only bounds how long a revocation can be missed
+while that listener is disconnected, and it clears the cache on reconnecting.
+"""
 
 from __future__ import annotations
 
@@ -45,6 +51,14 @@ class Authenticator:
             self._cache.clear()
         self._cache[key_hash] = (principal, now + self._cache_seconds)
         return principal
+
+    def forget(self, key_hash: str) -> None:
+        """Drop one key from the cache (it was revoked): its next request is checked again."""
+        self._cache.pop(key_hash, None)
+
+    def forget_all(self) -> None:
+        """Drop every cached key: revocations may have been missed while the listener was away."""
+        self._cache.clear()
 
 
 class ApiKeyAuthMiddleware(AbstractAuthenticationMiddleware):

@@ -1,10 +1,13 @@
-"""One LISTEN connection per API process, fanning 'job finished' notifications out to waiters.
+"""One LISTEN connection per API process: 'job finished' notifications to waiters, key revocations to auth.
 
 Waiters subscribe to a job id or a bundle id and get an ``asyncio.Event`` that is
 set when a notification names it. They must re-check state after subscribing
 (a notification may have fired just before), and they wake at least every
 ``safety_interval`` seconds anyway, so a lost connection delays them but never
 strands them.
+
+A revoked key's hash goes to ``on_key_revoked``; after every (re)connection
+``on_connected`` runs, since revocations sent while away were lost.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Callable
 from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 
+from backtest_api.accounts.repository import KEY_REVOKED_CHANNEL
 from backtest_shared.db.urls import psycopg_url
 from backtest_shared.jobs import queue_sql
 from backtest_shared.tasks import stop_tasks
@@ -25,17 +30,25 @@ from backtest_shared.tasks import stop_tasks
 logger = logging.getLogger("backtest_api.listener")
 
 
-class FinishedListener:
+class NotificationListener:
     safety_interval = 5.0
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        on_key_revoked: Callable[[str], None] = lambda key_hash: None,
+        on_connected: Callable[[], None] = lambda: None,
+    ) -> None:
         self._url = psycopg_url(database_url)
+        self._on_key_revoked = on_key_revoked
+        self._on_connected = on_connected
         self._waiters: dict[str, set[asyncio.Event]] = {}
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="finished-listener")
+        self._task = asyncio.create_task(self._run(), name="notification-listener")
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(5):
                 await self.connected.wait()
@@ -51,9 +64,14 @@ class FinishedListener:
                 conn: Any = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
                 async with conn:
                     await conn.execute(f"LISTEN {queue_sql.FINISHED_CHANNEL}")
+                    await conn.execute(f"LISTEN {KEY_REVOKED_CHANNEL}")
+                    self._on_connected()
                     self.connected.set()
                     async for notify in conn.notifies():
-                        self._dispatch(notify.payload)
+                        if notify.channel == KEY_REVOKED_CHANNEL:
+                            self._on_key_revoked(notify.payload)
+                        else:
+                            self._dispatch(notify.payload)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the database went away: wake everyone, retry

@@ -11,7 +11,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from backtest_api.backtests.submitter import Submitter
 from backtest_api.core.auth import Authenticator
-from backtest_api.core.listener import FinishedListener
+from backtest_api.core.listener import NotificationListener
 from backtest_api.core.ratelimit import RateLimiter
 from backtest_api.settings import Settings
 from backtest_shared.jobs.repository import JobQueue
@@ -24,7 +24,7 @@ class Services:
     queue: JobQueue
     authenticator: Authenticator
     rate_limiter: RateLimiter
-    listener: FinishedListener
+    listener: NotificationListener
     submitter: Submitter
     #: The schema revision this release expects (``/health/ready`` compares the database's).
     head_revision: str | None = None
