@@ -105,10 +105,15 @@ async def test_each_api_process_prunes_the_finish_log_so_it_stays_short_without_
         )
     pruner = asyncio.create_task(prune_finish_log_periodically(queue, interval_seconds=0.05))
     try:
-        await asyncio.sleep(0.3)
+        async with asyncio.timeout(10):
+            while (rows := await _finish_log_cancelled(pool)) != [(1,)]:
+                await asyncio.sleep(0.05)
     finally:
         await stop_tasks([pruner])
 
-    async with pool.connection() as conn:
-        rows = await (await conn.execute("SELECT cancelled FROM job_finish_log")).fetchall()
     assert rows == [(1,)]
+
+
+async def _finish_log_cancelled(pool: AsyncConnectionPool) -> list[tuple[int]]:
+    async with pool.connection() as conn:
+        return await (await conn.execute("SELECT cancelled FROM job_finish_log")).fetchall()
