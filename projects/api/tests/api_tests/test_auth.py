@@ -3,8 +3,13 @@ from __future__ import annotations
 import asyncio
 
 import psycopg
+import pytest
 
+from backtest_api.accounts.repository import find_principal
 from backtest_api.accounts.repository import revoke_key
+from backtest_api.core import auth as auth_module
+from backtest_api.core.auth import Authenticator
+from backtest_api.core.errors import UnauthorizedError
 from backtest_api.settings import Settings
 from backtest_shared.db.urls import psycopg_url
 
@@ -85,3 +90,28 @@ async def test_me_names_the_caller_and_their_limit(client, alice):
 async def test_health_and_docs_need_no_key(client):
     assert (await client.get("/health/live")).status_code == 200
     assert (await client.get("/docs/openapi.json")).status_code == 200
+
+
+async def test_a_lookup_overtaken_by_a_revocation_does_not_cache_the_revoked_key(
+    database_url, alice, pool, monkeypatch
+):
+    # A lookup that read the key just before its revocation committed must not put it
+    # back into the cache after the revocation's notification emptied it.
+    authenticator = Authenticator(pool, cache_seconds=3600.0)
+    lookups = 0
+
+    async def lookup_then_revocation_arrives(pool_, key_hash):
+        nonlocal lookups
+        lookups += 1
+        principal = await find_principal(pool_, key_hash)
+        revoke_key(database_url, alice.key)
+        authenticator.forget(key_hash)  # what the listener does on the notification
+        return principal
+
+    monkeypatch.setattr(auth_module, "find_principal", lookup_then_revocation_arrives)
+    assert (await authenticator.authenticate(f"Bearer {alice.key}")).name == "alice"
+    monkeypatch.setattr(auth_module, "find_principal", find_principal)
+
+    with pytest.raises(UnauthorizedError):
+        await authenticator.authenticate(f"Bearer {alice.key}")
+    assert lookups == 1

@@ -30,6 +30,8 @@ class Authenticator:
         self._pool = pool
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[Principal, float]] = {}
+        #: Bumped by every forget: a lookup that a revocation overtook must not cache its answer.
+        self._generation = 0
 
     async def authenticate(self, authorization: str | None) -> Principal:
         if not authorization:
@@ -43,21 +45,25 @@ class Authenticator:
         cached = self._cache.get(key_hash)
         if cached is not None and cached[1] > now:
             return cached[0]
+        generation = self._generation
         principal = await find_principal(self._pool, key_hash)
         if principal is None:
             self._cache.pop(key_hash, None)
             raise UnauthorizedError("unknown or revoked API key")
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[key_hash] = (principal, now + self._cache_seconds)
+        if generation == self._generation:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[key_hash] = (principal, now + self._cache_seconds)
         return principal
 
     def forget(self, key_hash: str) -> None:
         """Drop one key from the cache (it was revoked): its next request is checked again."""
+        self._generation += 1
         self._cache.pop(key_hash, None)
 
     def forget_all(self) -> None:
         """Drop every cached key: revocations may have been missed while the listener was away."""
+        self._generation += 1
         self._cache.clear()
 
 
