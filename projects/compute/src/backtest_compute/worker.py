@@ -68,6 +68,7 @@ EXIT_FATAL = 1
 #: at most this much longer.
 NOTIFY_BATCH_DELAY_SECONDS = 0.01
 
+
 @dataclass
 class RunningJob:
     """A job this worker holds, from claim until its outcome is written."""
