@@ -9,6 +9,7 @@ from backtest_migrations.cli import main as cli_main
 from backtest_shared.db.models import Base
 from backtest_shared.db.urls import sqlalchemy_url
 from backtest_testing.postgres import fresh_database
+from backtest_testing.postgres import server_has_lz4
 
 
 def _schema_differences(url: str) -> list:
@@ -70,19 +71,9 @@ def test_migrations_tune_storage_that_the_models_cannot_declare(postgres_admin_u
                     WHERE attrelid = 'job_results'::regclass AND attname IN ('equity_curve', 'trades')
                     ORDER BY attname"""
             ).fetchall()
-            has_lz4 = _server_has_lz4(conn)
 
     assert fillfactor == (["fillfactor=50"],)
     # Results: lz4-compressed where the server has lz4 (0009), else stored uncompressed (0001).
-    expected = ("x", "l") if has_lz4 else ("e", "")
+    expected = ("x", "l") if server_has_lz4(postgres_admin_url) else ("e", "")
     assert storage == [("equity_curve", *expected), ("trades", *expected)]
 
-
-def _server_has_lz4(conn: psycopg.Connection) -> bool:
-    try:
-        with conn.transaction():
-            conn.execute("CREATE TEMP TABLE lz4_probe (x text COMPRESSION lz4)")
-            raise psycopg.Rollback()
-    except psycopg.errors.FeatureNotSupported:
-        return False
-    return True

@@ -2,29 +2,16 @@
 
 import uuid
 
-import psycopg
-
-from backtest_shared.jobs.models import JobOutcome
-from backtest_shared.jobs.models import Lease
 from backtest_shared.jobs.repository import JobQueue
+from backtest_testing.postgres import server_has_lz4
 from backtest_testing.seed import job_for
+from backtest_testing.seed import outcome_for
 from backtest_testing.seed import seed_dataset
 from backtest_testing.seed import seed_user
 
 
-async def _server_has_lz4(pool) -> bool:
-    async with pool.connection() as conn:
-        try:
-            async with conn.transaction():
-                await conn.execute("CREATE TEMP TABLE lz4_probe (x text COMPRESSION lz4)")
-                raise psycopg.Rollback()
-        except psycopg.errors.FeatureNotSupported:
-            return False
-    return True
-
-
 async def test_a_large_result_is_stored_lz4_compressed_where_the_server_has_lz4_and_reads_back_intact(
-    queue: JobQueue, pool
+    queue: JobQueue, pool, database_url: str
 ) -> None:
     user = await seed_user(pool)
     [job_id] = await queue.enqueue(user, [job_for(await seed_dataset(pool, user))])
@@ -34,9 +21,7 @@ async def test_a_large_result_is_stored_lz4_compressed_where_the_server_has_lz4_
         for i in range(3000)
     ]
     equity = [[1_700_000_000 + 60 * i, 1 + i / 10_000] for i in range(2000)]
-    lease = Lease(job.id, job.lease_token)
-    outcome = JobOutcome(lease=lease, metrics={"sharpe": 1.0}, equity_curve=equity, trades=trades)
-    assert await queue.complete([outcome]) == {job_id: "succeeded"}
+    assert await queue.complete([outcome_for(job, equity_curve=equity, trades=trades)]) == {job_id: "succeeded"}
 
     async with pool.connection() as conn:
         cur = await conn.execute(
@@ -46,7 +31,7 @@ async def test_a_large_result_is_stored_lz4_compressed_where_the_server_has_lz4_
         )
         [(trades_method, equity_method, stored_bytes, text_bytes)] = await cur.fetchall()
 
-    if await _server_has_lz4(pool):
+    if server_has_lz4(database_url):
         assert (trades_method, equity_method) == ("lz4", "lz4")
         assert stored_bytes < text_bytes / 2
     else:  # stored as before 0009: uncompressed

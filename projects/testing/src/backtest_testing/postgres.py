@@ -102,3 +102,14 @@ def fresh_database(admin_url: str, template: str | None = None) -> Iterator[str]
 
 def drop_database(admin_url: str, name: str) -> None:
     _admin_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def server_has_lz4(database_url: str) -> bool:
+    """Whether the server was built with lz4 (the machine's PostgreSQL 15 is; the embedded pgserver is not)."""
+    with psycopg.connect(psycopg_url(database_url)) as conn:
+        try:
+            conn.execute("CREATE TEMP TABLE lz4_probe (x text COMPRESSION lz4)")
+        except psycopg.errors.FeatureNotSupported:
+            return False
+        conn.rollback()
+    return True

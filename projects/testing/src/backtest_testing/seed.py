@@ -67,10 +67,19 @@ def job_for(dataset: DatasetInfo, strategy: dict[str, Any] | None = None) -> Que
     return QueuedJob(config=config, config_hash=config_content_hash(config.strategy, dataset.content_hash))
 
 
-def outcome_for(job: ClaimedJob, metrics: dict[str, Any] | None = None) -> JobOutcome:
-    """A successful result for a claimed job, under the lease it was claimed with."""
+def outcome_for(
+    job: ClaimedJob,
+    metrics: dict[str, Any] | None = None,
+    *,
+    equity_curve: list[Any] | None = None,
+    trades: list[Any] | None = None,
+) -> JobOutcome:
+    """A successful result for a claimed job, under the lease it was claimed with (small unless given)."""
     return JobOutcome(
-        lease=Lease(job.id, job.lease_token), metrics=metrics or {"sharpe": 1.0}, equity_curve=[[0, 1.0]], trades=[]
+        lease=Lease(job.id, job.lease_token),
+        metrics=metrics or {"sharpe": 1.0},
+        equity_curve=[[0, 1.0]] if equity_curve is None else equity_curve,
+        trades=[] if trades is None else trades,
     )
 
 
