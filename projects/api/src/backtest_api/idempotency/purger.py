@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
-import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from backtest_api.core.periodic import run_every
 from backtest_api.idempotency import repository
 
 logger = logging.getLogger(__name__)
@@ -19,12 +18,10 @@ async def purge_periodically(pool: AsyncConnectionPool[Any], ttl_seconds: float)
 
     Every API process runs one; concurrent purges delete disjoint or no rows.
     """
-    interval_seconds = min(600.0, ttl_seconds / 4)
-    while True:
-        try:
-            deleted = await repository.purge_expired(pool, ttl_seconds)
-            if deleted:
-                logger.info("purged %d expired idempotency records", deleted)
-        except (psycopg.Error, OSError) as error:  # the database is away: try again next round
-            logger.warning("idempotency purge failed: %s", error)
-        await asyncio.sleep(interval_seconds)
+
+    async def purge() -> None:
+        deleted = await repository.purge_expired(pool, ttl_seconds)
+        if deleted:
+            logger.info("purged %d expired idempotency records", deleted)
+
+    await run_every(min(600.0, ttl_seconds / 4), purge, "idempotency purge")

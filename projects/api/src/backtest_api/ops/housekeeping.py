@@ -7,11 +7,9 @@ cancels and reused results still append to it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
-import psycopg
-
+from backtest_api.core.periodic import run_every
 from backtest_shared.jobs.repository import JobQueue
 
 logger = logging.getLogger(__name__)
@@ -22,11 +20,10 @@ PRUNE_INTERVAL_SECONDS = 60.0
 
 async def prune_finish_log_periodically(queue: JobQueue, interval_seconds: float = PRUNE_INTERVAL_SECONDS) -> None:
     """Run until cancelled: drop finish-log rows older than the statistics read (15 minutes)."""
-    while True:
-        try:
-            pruned = await queue.prune_finish_log()
-            if pruned:
-                logger.debug("pruned %d finish-log rows", pruned)
-        except (psycopg.Error, OSError) as error:  # the database is away: try again next round
-            logger.warning("finish-log prune failed: %s", error)
-        await asyncio.sleep(interval_seconds)
+
+    async def prune() -> None:
+        pruned = await queue.prune_finish_log()
+        if pruned:
+            logger.debug("pruned %d finish-log rows", pruned)
+
+    await run_every(interval_seconds, prune, "finish-log prune")
