@@ -1,17 +1,35 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import psycopg
 import pytest
+from litestar.testing import AsyncTestClient
 
+from api_tests.conftest import Caller
 from backtest_api.accounts.repository import find_principal
 from backtest_api.accounts.repository import revoke_key
+from backtest_api.app import create_app
 from backtest_api.core import auth as auth_module
 from backtest_api.core.auth import Authenticator
 from backtest_api.core.errors import UnauthorizedError
 from backtest_api.settings import Settings
 from backtest_shared.db.urls import psycopg_url
+
+
+@asynccontextmanager
+async def _api_caching_keys_for(database_url: str, seconds: float) -> AsyncIterator[AsyncTestClient]:
+    settings = Settings(database_url=database_url, auth_cache_seconds=seconds)
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        yield client
+
+
+async def _until_refused(client: AsyncTestClient, caller: Caller, timeout: float) -> None:
+    async with asyncio.timeout(timeout):
+        while (await client.get("/api/v1/me", headers=caller.headers)).status_code != 401:
+            await asyncio.sleep(0.02)
 
 
 async def test_a_request_without_a_key_answers_401(client):
@@ -29,30 +47,18 @@ async def test_an_unknown_key_answers_401(client):
 
 
 async def test_a_revoked_key_stops_working_at_once_although_it_is_cached(database_url, alice):
-    from litestar.testing import AsyncTestClient
-
-    from backtest_api.app import create_app
-
-    settings = Settings(database_url=database_url, auth_cache_seconds=3600.0)
-    async with AsyncTestClient(app=create_app(settings)) as client:
+    async with _api_caching_keys_for(database_url, 3600.0) as client:
         assert (await client.get("/api/v1/me", headers=alice.headers)).status_code == 200
         assert revoke_key(database_url, alice.key) == [alice.key[:11]]
 
         # The revocation reaches the cache by NOTIFY, a few milliseconds later, not after an hour.
-        async with asyncio.timeout(5):
-            while (await client.get("/api/v1/me", headers=alice.headers)).status_code != 401:
-                await asyncio.sleep(0.02)
+        await _until_refused(client, alice, timeout=5)
 
 
 async def test_a_key_revoked_while_the_listener_was_disconnected_stops_working_once_it_reconnects(
     database_url, alice
 ):
-    from litestar.testing import AsyncTestClient
-
-    from backtest_api.app import create_app
-
-    settings = Settings(database_url=database_url, auth_cache_seconds=3600.0)
-    async with AsyncTestClient(app=create_app(settings)) as client:
+    async with _api_caching_keys_for(database_url, 3600.0) as client:
         assert (await client.get("/api/v1/me", headers=alice.headers)).status_code == 200
         with psycopg.connect(psycopg_url(database_url), autocommit=True) as conn:
             [[terminated]] = conn.execute(
@@ -62,18 +68,11 @@ async def test_a_key_revoked_while_the_listener_was_disconnected_stops_working_o
         assert terminated == 1
         assert revoke_key(database_url, alice.key) == [alice.key[:11]]  # the notification is lost
 
-        async with asyncio.timeout(10):
-            while (await client.get("/api/v1/me", headers=alice.headers)).status_code != 401:
-                await asyncio.sleep(0.05)
+        await _until_refused(client, alice, timeout=10)
 
 
 async def test_a_revoked_key_stops_working_once_the_cache_expires(database_url, alice):
-    from litestar.testing import AsyncTestClient
-
-    from backtest_api.app import create_app
-
-    settings = Settings(database_url=database_url, auth_cache_seconds=0.0)
-    async with AsyncTestClient(app=create_app(settings)) as client:
+    async with _api_caching_keys_for(database_url, 0.0) as client:
         assert (await client.get("/api/v1/me", headers=alice.headers)).status_code == 200
         assert revoke_key(database_url, alice.key) == [alice.key[:11]]
         assert (await client.get("/api/v1/me", headers=alice.headers)).status_code == 401
