@@ -22,7 +22,6 @@ from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
-from numpy.lib.stride_tricks import sliding_window_view
 
 from backtest_shared.engine.spec import ATR
 from backtest_shared.engine.spec import EMA
@@ -36,6 +35,11 @@ from backtest_shared.engine.spec import Donchian
 from backtest_shared.engine.spec import Indicator
 from backtest_shared.engine.spec import Stochastic
 from backtest_shared.engine.spec import SuperTrend
+from backtest_shared.engine.windows import rolling_max
+from backtest_shared.engine.windows import rolling_min
+from backtest_shared.engine.windows import rolling_std
+from backtest_shared.engine.windows import sma
+from backtest_shared.engine.windows import wma
 
 FloatArray = npt.NDArray[np.float64]
 Outputs = dict[str, FloatArray]
@@ -56,33 +60,20 @@ __all__ = [
 ]
 
 _BLOCK = 64
-_WINDOW_BUDGET = 1 << 21
 
 
 def _nan(n: int) -> FloatArray:
     return np.full(n, np.nan)
 
 
-def sma(x: FloatArray, period: int, start: int = 0) -> FloatArray:
-    """Rolling mean; ``x[:start]`` is ignored (treated as warm-up)."""
-    n = x.shape[0]
-    first = start + period - 1
-    if first >= n:
-        return _nan(n)
-    out = np.empty(n)
-    out[:first] = np.nan
-    csum = np.cumsum(x[start:])
-    out[first] = csum[period - 1]
-    np.subtract(csum[period:], csum[:-period], out=out[first + 1 :])
-    out[first:] *= 1.0 / period
-    return out
-
-
 def recursive_smooth(x: FloatArray, alpha: float, seed_index: int, seed: float) -> FloatArray:
     """``y[s] = seed``, ``y[t] = alpha*x[t] + (1-alpha)*y[t-1]`` for t > s.
 
     Vectorised by blocks of 64 bars: within a block the recursion is a small
-    lower-triangular matrix product; only block carries are sequential.
+    lower-triangular matrix product; only block carries are sequential. The
+    recursion runs on ``x - seed`` and adds ``seed`` back, so a constant input
+    equal to the seed gives exactly the seed (equal flat averages stay equal)
+    and rounding scales with the deviation from the seed, not the level.
     """
     n = x.shape[0]
     out = _nan(n)
@@ -96,69 +87,43 @@ def recursive_smooth(x: FloatArray, alpha: float, seed_index: int, seed: float) 
     q = 1.0 - alpha
     blocks = -(-m // _BLOCK)
     padded = np.zeros(blocks * _BLOCK)
-    padded[:m] = rest
+    np.subtract(rest, seed, out=padded[:m])
     lag = np.arange(_BLOCK)[:, None] - np.arange(_BLOCK)[None, :]
     weights = np.where(lag >= 0, alpha * q ** np.maximum(lag, 0), 0.0)
     z = padded.reshape(blocks, _BLOCK) @ weights.T
     decay = q ** np.arange(1, _BLOCK + 1)
     q_block = float(decay[-1])
     carries = np.empty(blocks)
-    carry = float(seed)
+    carry = 0.0
     last = z[:, -1].tolist()
     for b in range(blocks):
         carries[b] = carry
         carry = q_block * carry + last[b]
     z += carries[:, None] * decay[None, :]
-    out[seed_index + 1 :] = z.reshape(-1)[:m]
+    np.add(z.reshape(-1)[:m], seed, out=out[seed_index + 1 :])
     return out
+
+
+def window_seed(x: FloatArray, first: int, last: int) -> float:
+    """Mean of ``x[first:last + 1]``; exactly the value when the window is constant."""
+    window = x[first : last + 1]
+    if window.min() == window.max():
+        return float(window[0])
+    return float(np.mean(window))
 
 
 def ema(x: FloatArray, period: int, start: int = 0) -> FloatArray:
     first = start + period - 1
     if first >= x.shape[0]:
         return _nan(x.shape[0])
-    seed = float(np.mean(x[start : first + 1]))
-    return recursive_smooth(x, 2.0 / (period + 1.0), first, seed)
+    return recursive_smooth(x, 2.0 / (period + 1.0), first, window_seed(x, start, first))
 
 
 def wilder(x: FloatArray, period: int, start: int = 0) -> FloatArray:
     first = start + period - 1
     if first >= x.shape[0]:
         return _nan(x.shape[0])
-    seed = float(np.mean(x[start : first + 1]))
-    return recursive_smooth(x, 1.0 / period, first, seed)
-
-
-def _rolling(x: FloatArray, period: int, reduce: Callable[[npt.NDArray[np.float64]], FloatArray]) -> FloatArray:
-    """Apply ``reduce`` to windows ``x[t-period+1 : t+1]`` in bounded chunks."""
-    n = x.shape[0]
-    out = _nan(n)
-    if period > n:
-        return out
-    windows = sliding_window_view(x, period)
-    rows = max(1, _WINDOW_BUDGET // period)
-    for lo in range(0, windows.shape[0], rows):
-        chunk = windows[lo : lo + rows]
-        out[period - 1 + lo : period - 1 + lo + chunk.shape[0]] = reduce(chunk)
-    return out
-
-
-def wma(x: FloatArray, period: int) -> FloatArray:
-    weights = np.arange(1.0, period + 1.0)
-    weights /= weights.sum()
-    return _rolling(x, period, lambda w: w @ weights)
-
-
-def rolling_max(x: FloatArray, period: int) -> FloatArray:
-    return _rolling(x, period, lambda w: w.max(axis=1))
-
-
-def rolling_min(x: FloatArray, period: int) -> FloatArray:
-    return _rolling(x, period, lambda w: w.min(axis=1))
-
-
-def rolling_std(x: FloatArray, period: int) -> FloatArray:
-    return _rolling(x, period, lambda w: w.std(axis=1))
+    return recursive_smooth(x, 1.0 / period, first, window_seed(x, start, first))
 
 
 def rsi(x: FloatArray, period: int) -> FloatArray:
@@ -209,34 +174,50 @@ def stochastic(high: FloatArray, low: FloatArray, close: FloatArray, k_period: i
 
 
 def supertrend(high: FloatArray, low: FloatArray, close: FloatArray, period: int, multiplier: float) -> Outputs:
-    """SuperTrend (TradingView definition); a per-bar loop (path dependent)."""
+    """SuperTrend exactly as TradingView's ``ta.supertrend(multiplier, period)``.
+
+    Bands are hl2 -/+ multiplier * ATR (Wilder ATR seeded with the SMA of the
+    true range, TR[0] = high - low). The lower band only rises unless the
+    previous close fell below it; the upper band only falls unless the
+    previous close rose above it. The first defined bar is a down-trend (value
+    = upper band). The trend turns up when the close is above the current
+    upper band and down when it is below the current lower band; "was down" is
+    TradingView's test ``previous value == previous upper band``. Outputs:
+    ``direction`` +1 up-trend / -1 down-trend (TradingView reports the
+    opposite sign), ``value`` the active band. A per-bar loop (path dependent).
+    """
     n = close.shape[0]
     value = _nan(n)
     direction = _nan(n)
-    s = period - 1
-    if s >= n:
+    first = period - 1
+    if first >= n:
         return {"value": value, "direction": direction}
-    mid = (high + low) / 2.0
+    middle = (high + low) / 2.0
     band = multiplier * atr(high, low, close, period)
-    up = (mid - band).tolist()
-    dn = (mid + band).tolist()
-    c = close.tolist()
-    fu, fd, trend = up[s], dn[s], 1.0
-    vals = [0.0] * n
-    dirs = [0.0] * n
-    vals[s], dirs[s] = fu, trend
-    for t in range(s + 1, n):
-        nfu = max(up[t], fu) if c[t - 1] > fu else up[t]
-        nfd = min(dn[t], fd) if c[t - 1] < fd else dn[t]
-        if trend < 0.0 and c[t] > fd:
-            trend = 1.0
-        elif trend > 0.0 and c[t] < fu:
-            trend = -1.0
-        fu, fd = nfu, nfd
-        vals[t] = fu if trend > 0.0 else fd
-        dirs[t] = trend
-    value[s:] = vals[s:]
-    direction[s:] = dirs[s:]
+    raw_lower = (middle - band).tolist()
+    raw_upper = (middle + band).tolist()
+    closes = close.tolist()
+    lower, upper = raw_lower[first], raw_upper[first]
+    trend = -1.0
+    current = upper
+    values = [0.0] * n
+    trends = [0.0] * n
+    values[first], trends[first] = current, trend
+    for bar in range(first + 1, n):
+        previous_close = closes[bar - 1]
+        was_down = current == upper
+        candidate = raw_lower[bar]
+        lower = candidate if candidate > lower or previous_close < lower else lower
+        candidate = raw_upper[bar]
+        upper = candidate if candidate < upper or previous_close > upper else upper
+        if was_down:
+            trend = 1.0 if closes[bar] > upper else -1.0
+        else:
+            trend = -1.0 if closes[bar] < lower else 1.0
+        current = lower if trend > 0.0 else upper
+        values[bar], trends[bar] = current, trend
+    value[first:] = values[first:]
+    direction[first:] = trends[first:]
     return {"value": value, "direction": direction}
 
 

@@ -7,6 +7,14 @@ comparison involving NaN is false, and signals before ``warmup_bars(spec)``
 are forced to false. ``crosses_above`` at bar i means
 ``left[i] > right[i] and left[i-1] <= right[i-1]`` (``crosses_below`` mirrors
 it); it is never true at bar 0.
+
+Comparisons are decided on exact values: each operand carries a rigorous
+bound on its rounding error (``exactness``); where ``|left - right|`` exceeds
+the sum of both bounds the float comparison is already exact, and only the
+remaining bars are decided with integer/rational arithmetic (``exact``). So
+equal window averages never cross, whatever the price level. Operands from
+recursive indicators (EMA, RSI, ATR, MACD, SuperTrend value) have no exact
+value and are compared as computed.
 """
 
 from __future__ import annotations
@@ -15,6 +23,11 @@ import numpy as np
 import numpy.typing as npt
 
 from backtest_shared.engine.data import OHLCV
+from backtest_shared.engine.exact import sign
+from backtest_shared.engine.exactness import Certified
+from backtest_shared.engine.exactness import certify_constant
+from backtest_shared.engine.exactness import certify_indicator
+from backtest_shared.engine.exactness import certify_price
 from backtest_shared.engine.indicators import Outputs
 from backtest_shared.engine.indicators import compute_indicator
 from backtest_shared.engine.spec import Condition
@@ -27,7 +40,7 @@ from backtest_shared.engine.spec import warmup_bars
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
-__all__ = ["SeriesCache", "evaluate_condition", "evaluate_rule", "strategy_signals"]
+__all__ = ["SeriesCache", "compare", "evaluate_condition", "evaluate_rule", "strategy_signals"]
 
 
 class SeriesCache:
@@ -43,6 +56,7 @@ class SeriesCache:
         self.n = data.n_bars
         self._prices: dict[str, FloatArray] = {}
         self._indicators: dict[Indicator, Outputs] = {}
+        self._certified: dict[tuple[Indicator | None, str], Certified] = {}
 
     def price(self, name: str) -> FloatArray:
         cached = self._prices.get(name)
@@ -79,26 +93,64 @@ class SeriesCache:
         return self.indicator(ind)[sub or indicator_outputs(ind)[0]]
 
 
-def _operand(cache: SeriesCache, spec: StrategySpec, ref: str | float) -> FloatArray | float:
-    if isinstance(ref, str):
-        return cache.series(spec, ref)
-    return float(ref)
+    def certified(self, spec: StrategySpec, ref: str) -> Certified:
+        """``series(spec, ref)`` with its rounding bound and exact values."""
+        if ref in self._prices or ("." not in ref and ref not in spec.indicators):
+            key: tuple[Indicator | None, str] = (None, ref)
+            found = self._certified.get(key)
+            if found is None:
+                found = certify_price(self.price(ref))
+        else:
+            name, _, sub = ref.partition(".")
+            ind = spec.indicators[name]
+            output = sub or indicator_outputs(ind)[0]
+            key = (ind, output)
+            found = self._certified.get(key)
+            if found is None:
+                d = self.data
+                found = certify_indicator(ind, output, self.indicator(ind), self.price, (d.high, d.low, d.close))
+        self._certified[key] = found
+        return found
+
+
+def compare(left: Certified, right: Certified) -> FloatArray:
+    """Exact sign of ``left - right`` per bar: -1.0, 0.0, 1.0, or NaN if either is NaN.
+
+    Floats decide every bar where the difference exceeds both rounding
+    bounds; the remaining bars (near-ties) are decided exactly.
+    """
+    difference = left.values - right.values
+    result = np.sign(difference)
+    if left.exact_at is None or right.exact_at is None:
+        return result
+    tolerance = left.bound() + right.bound()
+    with np.errstate(invalid="ignore"):
+        unsure = np.abs(difference) <= tolerance
+    bars = np.flatnonzero(unsure).tolist()
+    if not bars:
+        return result
+    left_exact = left.exact_at(bars)
+    right_exact = right.exact_at(bars)
+    result[bars] = [sign(a - b) for a, b in zip(left_exact, right_exact, strict=True)]
+    return result
 
 
 def evaluate_condition(cache: SeriesCache, spec: StrategySpec, cond: Condition) -> BoolArray:
-    a = cache.series(spec, cond.left)
-    b = _operand(cache, spec, cond.right)
-    if cond.kind == "greater_than":
-        return np.greater(a, b)
-    if cond.kind == "less_than":
-        return np.less(a, b)
-    out = np.zeros(cache.n, dtype=bool)
-    b_now: FloatArray | float = b[1:] if isinstance(b, np.ndarray) else b
-    b_prev: FloatArray | float = b[:-1] if isinstance(b, np.ndarray) else b
-    if cond.kind == "crosses_above":
-        np.logical_and(np.greater(a[1:], b_now), np.less_equal(a[:-1], b_prev), out=out[1:])
+    left = cache.certified(spec, cond.left)
+    if isinstance(cond.right, str):
+        right = cache.certified(spec, cond.right)
     else:
-        np.logical_and(np.less(a[1:], b_now), np.greater_equal(a[:-1], b_prev), out=out[1:])
+        right = certify_constant(float(cond.right), cache.n)
+    signs = compare(left, right)
+    if cond.kind == "greater_than":
+        return np.greater(signs, 0.0)
+    if cond.kind == "less_than":
+        return np.less(signs, 0.0)
+    out = np.zeros(cache.n, dtype=bool)
+    if cond.kind == "crosses_above":
+        np.logical_and(np.greater(signs[1:], 0.0), np.less_equal(signs[:-1], 0.0), out=out[1:])
+    else:
+        np.logical_and(np.less(signs[1:], 0.0), np.greater_equal(signs[:-1], 0.0), out=out[1:])
     return out
 
 

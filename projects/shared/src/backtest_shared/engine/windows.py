@@ -1,0 +1,145 @@
+"""Rolling-window kernels whose rounding error is bounded by the window alone.
+
+Array conventions: inputs are 1-D float64 arrays of length ``n`` (finite);
+outputs are float64 arrays of length ``n`` whose first ``period - 1`` entries
+are NaN (the window is not full yet).
+
+Why not a running cumulative sum: ``cumsum[t] - cumsum[t - period]`` carries
+the rounding error of *everything summed so far*, so equal windows give
+unequal averages, old history leaks into later values and large early values
+overflow the sum. Here every window value is combined only from numbers
+inside that window (van Herk / Gil-Werman blocks: the series is cut into
+blocks of ``period`` bars; a window is the suffix of one block plus the prefix
+of the next), so for a window of ``p`` values the sum is a recursive sum of
+exactly those ``p`` values and its error is at most ``(p-1) u sum|x|`` with
+``u = 2**-53``. Max and min are exact (no rounding at all).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+from numpy.lib.stride_tricks import sliding_window_view
+
+FloatArray = npt.NDArray[np.float64]
+
+__all__ = [
+    "UNIT_ROUNDOFF",
+    "rolling_max",
+    "rolling_min",
+    "rolling_std",
+    "sma",
+    "window_sum",
+    "wma",
+]
+
+UNIT_ROUNDOFF = 2.0**-53
+_WINDOW_BUDGET = 1 << 21
+
+
+def _nan(n: int) -> FloatArray:
+    return np.full(n, np.nan)
+
+
+def _block_scans(x: FloatArray, period: int, scan: np.ufunc) -> tuple[FloatArray, FloatArray]:
+    """(prefix, suffix) scans of ``x`` restarted at every multiple of ``period``.
+
+    ``prefix[t]`` combines ``x[b..t]`` and ``suffix[t]`` combines
+    ``x[t..b+period-1]``, where ``b`` is the start of t's block (the padded
+    tail beyond ``n`` holds the scan's identity-free value 0, never read for
+    a full window).
+    """
+    n = x.shape[0]
+    blocks = -(-n // period)
+    padded = np.zeros(blocks * period)
+    padded[:n] = x
+    rows = padded.reshape(blocks, period)
+    prefix = scan.accumulate(rows, axis=1).reshape(-1)
+    suffix = scan.accumulate(rows[:, ::-1], axis=1)[:, ::-1].reshape(-1)
+    return prefix, suffix
+
+
+def _windowed(x: FloatArray, period: int, scan: np.ufunc) -> FloatArray:
+    """``scan`` over each full window ``x[t-period+1 .. t]``, NaN before."""
+    n = x.shape[0]
+    out = _nan(n)
+    if period > n:
+        return out
+    if period == 1:
+        out[:] = x
+        return out
+    prefix, suffix = _block_scans(x, period, scan)
+    starts = n - period + 1
+    full = out[period - 1 :]
+    # A window starting mid-block = suffix of its first block + prefix of the next.
+    scan(suffix[:starts], prefix[period - 1 : n], out=full)
+    # A window starting on a block boundary is exactly one block.
+    full[::period] = suffix[:starts:period]
+    return out
+
+
+def window_sum(x: FloatArray, period: int) -> FloatArray:
+    """Sum of each full window; error <= (period-1) u sum|window|."""
+    return _windowed(x, period, np.add)
+
+
+def sma(x: FloatArray, period: int, start: int = 0) -> FloatArray:
+    """Mean of the last ``period`` values; ``x[:start]`` is warm-up (ignored).
+
+    Error bound (inputs >= 0, as all validated sources are): the result is
+    within ``(period + 1) u`` times itself of the exact mean.
+    """
+    n = x.shape[0]
+    out = _nan(n)
+    if start + period - 1 >= n:
+        return out
+    sums = window_sum(x[start:], period)
+    np.divide(sums, float(period), out=out[start:])
+    return out
+
+
+def rolling_max(x: FloatArray, period: int) -> FloatArray:
+    """Exact maximum of each full window."""
+    return _windowed(x, period, np.maximum)
+
+
+def rolling_min(x: FloatArray, period: int) -> FloatArray:
+    """Exact minimum of each full window."""
+    return _windowed(x, period, np.minimum)
+
+
+def _rolling(x: FloatArray, period: int, reduce: Callable[[FloatArray], FloatArray]) -> FloatArray:
+    """Apply ``reduce`` to the rows of windows ``x[t-period+1 : t+1]`` in bounded chunks."""
+    n = x.shape[0]
+    out = _nan(n)
+    if period > n:
+        return out
+    windows = sliding_window_view(x, period)
+    rows = max(1, _WINDOW_BUDGET // period)
+    for lo in range(0, windows.shape[0], rows):
+        chunk = windows[lo : lo + rows]
+        out[period - 1 + lo : period - 1 + lo + chunk.shape[0]] = reduce(chunk)
+    return out
+
+
+def wma(x: FloatArray, period: int) -> FloatArray:
+    """Weights 1..period (newest heaviest); a dot product per window.
+
+    Error bound (inputs >= 0): within ``(period + 3) u`` times itself.
+    """
+    weights = np.arange(1.0, period + 1.0)
+    total = float(weights.sum())
+    out = _rolling(x, period, lambda window: window @ weights)
+    out /= total
+    return out
+
+
+def rolling_std(x: FloatArray, period: int) -> FloatArray:
+    """Population standard deviation of each window (two-pass, per window).
+
+    Error bound: ``|sd - exact| <= 1.01 (period u mean|x|) + (period + 4) u sd``
+    (the mean's error plus the rounding of the squared residuals).
+    """
+    return _rolling(x, period, lambda window: window.std(axis=1))
