@@ -11,8 +11,6 @@ from litestar import Litestar
 from litestar import Router
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components
 from litestar.openapi.spec import SecurityScheme
 
@@ -29,6 +27,8 @@ from backtest_api.core.listener import NotificationListener
 from backtest_api.core.metrics import metrics_middleware
 from backtest_api.core.ratelimit import RateLimiter
 from backtest_api.core.state import Services
+from backtest_api.dashboard.web import dashboard_routes
+from backtest_api.dashboard.web import docs_render_plugins
 from backtest_api.datasets.controllers import DatasetController
 from backtest_api.idempotency.middleware import idempotency_middleware
 from backtest_api.idempotency.purger import purge_periodically
@@ -106,7 +106,7 @@ def _openapi() -> OpenAPIConfig:
         version="1.0.0",
         description=API_DESCRIPTION,
         path="/docs",
-        render_plugins=[SwaggerRenderPlugin(path="/"), ScalarRenderPlugin(path="/scalar")],
+        render_plugins=docs_render_plugins(),
         components=Components(
             security_schemes={
                 "apiKey": SecurityScheme(type="http", scheme="bearer", description="An API key from the admin CLI"),
@@ -134,6 +134,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             QueueController,
             HealthController,
             MetricsController,
+            *dashboard_routes(),
         ],
         lifespan=[_lifespan(settings)],
         dependencies=DEPENDENCIES,
