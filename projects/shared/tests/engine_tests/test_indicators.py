@@ -132,3 +132,19 @@ def test_every_output_is_finite_after_its_lookback() -> None:
         for arr in outputs.values():
             assert np.isfinite(arr[lb:]).all(), spec_ind
             assert lb == 0 or np.isnan(arr[lb - 1]) or spec_ind.__struct_config__.tag in ("macd", "stochastic")
+
+
+def test_supertrend_starts_down_and_follows_tradingview_band_rules_by_hand() -> None:
+    # period 1, multiplier 1: ATR = true range, bands = hl2 -/+ TR.
+    # bar  h   l   c     TR   raw lower/upper  final lower/upper  trend
+    # 0    11  9   10    2    8 / 12           8 / 12             down (first bar)
+    # 1    12  10  11.5  2    9 / 13           9 / 12 (kept)      down: 11.5 <= 12
+    # 2    14  12  13.5  2.5  10.5 / 15.5      10.5 / 12          up: 13.5 > 12
+    # 3    14  11  11.2  3    9.5 / 15.5       10.5 / 15.5        up: 11.2 >= 10.5
+    # 4    11  9   9.5   2.2  7.8 / 12.2       10.5 / 12.2        down: 9.5 < 10.5
+    high = np.array([11.0, 12.0, 14.0, 14.0, 11.0])
+    low = np.array([9.0, 10.0, 12.0, 11.0, 9.0])
+    close = np.array([10.0, 11.5, 13.5, 11.2, 9.5])
+    out = ind.supertrend(high, low, close, 1, 1.0)
+    assert out["direction"].tolist() == [-1.0, -1.0, 1.0, 1.0, -1.0]
+    np.testing.assert_allclose(out["value"], [12.0, 12.0, 10.5, 10.5, 12.2], rtol=1e-15)

@@ -2,13 +2,17 @@
 
 Array conventions: takes ``OHLCV`` (int64 epoch-second timestamps, float64
 prices); returns a ``BacktestResult`` whose ``equity`` is float64 of length n.
-All validation (spec, data, enough bars for warm-up) happens before any
-computation. The execution semantics are documented in ``simulate``.
+All validation (spec, data, enough bars for warm-up, capital against
+prices) happens before any computation; a result whose compounded equity
+would leave the float64 range is refused instead of holding infinity. The execution semantics are documented in ``simulate``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
 
 from backtest_shared.engine.data import OHLCV
 from backtest_shared.engine.data import validate_ohlcv
@@ -28,8 +32,9 @@ from backtest_shared.engine.spec import validate_strategy
 from backtest_shared.engine.spec import warmup_bars
 
 Progress = Callable[[float], None]
+FloatArray = npt.NDArray[np.float64]
 
-__all__ = ["Progress", "check_inputs", "run_backtest", "sim_config"]
+__all__ = ["Progress", "check_inputs", "check_scale", "run_backtest", "sim_config"]
 
 
 def sim_config(spec: StrategySpec) -> SimConfig:
@@ -59,10 +64,42 @@ def check_length(data: OHLCV, spec: StrategySpec) -> None:
         )
 
 
+MAX_POSITION_UNITS = 1e27
+
+
+def check_scale(data: OHLCV, spec: StrategySpec) -> None:
+    """Refuse capital x leverage so large against the prices that sizes lose meaning.
+
+    Units bought = equity x position_size x leverage / entry price; at the
+    lowest open that must stay below ``MAX_POSITION_UNITS`` so that sizes,
+    notionals and fees remain finite with room for the equity to grow.
+    """
+    lowest_open = float(data.open.min())
+    units = spec.initial_capital * spec.money.position_size * spec.money.leverage / lowest_open
+    if not units <= MAX_POSITION_UNITS:
+        raise EngineValidationError(
+            "initial_capital",
+            f"initial_capital x position_size x leverage / lowest open price = {units:.3g} units, "
+            f"more than {MAX_POSITION_UNITS:g}; lower the capital or leverage, or rescale the prices",
+        )
+
+
 def check_inputs(data: OHLCV, spec: StrategySpec) -> None:
     validate_strategy(spec)
     validate_ohlcv(data)
     check_length(data, spec)
+    check_scale(data, spec)
+
+
+def check_finite(equity: FloatArray, pnl: FloatArray, size: FloatArray) -> None:
+    """A result never holds NaN or infinity: compounding past float64 is refused."""
+    extremes = (equity.min(), equity.max(), pnl.min(initial=0.0), pnl.max(initial=0.0), size.max(initial=0.0))
+    if not np.isfinite(extremes).all():
+        raise EngineValidationError(
+            "money.leverage",
+            "the compounded equity exceeds the float64 range (about 1e308); "
+            "lower leverage or position_size, or test fewer bars",
+        )
 
 
 def simulate_spec(
@@ -81,11 +118,14 @@ def simulate_spec(
     cfg = sim_config(spec)
     sched = schedule_trades(data.open, data.high, data.low, data.close, entry, exit_, cfg)
     sched, growth = apply_ruin(sched, trade_growth(sched, cfg))
-    equity, before = equity_curve(data.close, sched, growth, cfg, spec.initial_capital)
+    # Overflow is detected by check_finite and refused; it is not a warning.
+    with np.errstate(over="ignore", invalid="ignore"):
+        equity, before = equity_curve(data.close, sched, growth, cfg, spec.initial_capital)
+        pnl = before * growth
+        size = before * cfg.fraction / sched.entry_price
+    check_finite(equity, pnl, size)
     if progress is not None:
         progress(0.9)
-    pnl = before * growth
-    size = before * cfg.fraction / sched.entry_price
     return_pct = 100.0 * growth / cfg.fraction
     metrics = compute_metrics(
         equity,

@@ -3,8 +3,9 @@
 Array conventions: ``timestamps`` is a C-contiguous ``int64`` array of UTC
 epoch **seconds**, strictly increasing; ``open``, ``high``, ``low``, ``close``
 and ``volume`` are C-contiguous ``float64`` arrays of the same length ``n``.
-NaN policy: no NaN or infinity is allowed anywhere; prices must be > 0,
-``low <= min(open, close)``, ``high >= max(open, close)`` and volume >= 0.
+NaN policy: no NaN or infinity is allowed anywhere; prices must lie in
+[``PRICE_MIN``, ``PRICE_MAX``], ``low <= min(open, close)``,
+``high >= max(open, close)`` and volume in [0, ``VOLUME_MAX``].
 ``validate_ohlcv`` raises ``EngineValidationError`` with field
 ``"data.<column>[<row>]"`` for the first offending row.
 """
@@ -19,12 +20,19 @@ import numpy.typing as npt
 
 from backtest_shared.engine.errors import EngineValidationError
 
-__all__ = ["OHLCV", "ohlcv_content_hash", "synthetic_ohlcv", "validate_ohlcv"]
+__all__ = ["OHLCV", "PRICE_MAX", "PRICE_MIN", "VOLUME_MAX", "ohlcv_content_hash", "synthetic_ohlcv", "validate_ohlcv"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 SECONDS_PER_YEAR = 365.25 * 86400.0
+# Magnitude limits: no traded instrument is quoted outside [1e-12, 1e12], and
+# inside it every intermediate (window sums of 100 000 bars, squared
+# deviations, position units at capital 1e15 x leverage 100) stays at least
+# 1e200 away from float64 overflow and underflow.
+PRICE_MIN = 1e-12
+PRICE_MAX = 1e12
+VOLUME_MAX = 1e18
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,6 +117,7 @@ def _validate(data: OHLCV) -> None:
             i = _first_bad(floor_bad)
             what = "negative" if name == "volume" else "not positive"
             raise EngineValidationError(f"data.{name}[{i}]", f"value {arr[i]!r} is {what}")
+        _check_magnitude(name, arr)
     if n > 1:
         nonincreasing = data.timestamps[1:] <= data.timestamps[:-1]
         if nonincreasing.any():
@@ -130,6 +139,23 @@ def _validate(data: OHLCV) -> None:
             i = _first_bad(mask)
             value = getattr(data, name)[i]
             raise EngineValidationError(f"data.{name}[{i}]", template.format(v=value, w=other[i]))
+
+
+def _check_magnitude(name: str, arr: FloatArray) -> None:
+    """Refuse values whose magnitude makes indicator sums or position sizes meaningless."""
+    if name == "volume":
+        too_large = arr > VOLUME_MAX
+        if too_large.any():
+            i = _first_bad(too_large)
+            raise EngineValidationError(f"data.volume[{i}]", f"value {float(arr[i])!r} exceeds the maximum volume {VOLUME_MAX:g}")
+        return
+    out_of_range = (arr < PRICE_MIN) | (arr > PRICE_MAX)
+    if out_of_range.any():
+        i = _first_bad(out_of_range)
+        raise EngineValidationError(
+            f"data.{name}[{i}]",
+            f"price {float(arr[i])!r} is outside the supported range [{PRICE_MIN:g}, {PRICE_MAX:g}]",
+        )
 
 
 def ohlcv_content_hash(data: OHLCV) -> str:

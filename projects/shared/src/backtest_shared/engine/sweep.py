@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 
 from backtest_shared.engine.backtest import check_length
+from backtest_shared.engine.backtest import check_scale
 from backtest_shared.engine.backtest import simulate_spec
 from backtest_shared.engine.data import OHLCV
 from backtest_shared.engine.data import validate_ohlcv
@@ -93,6 +94,7 @@ def run_sweep(
         try:
             validate_strategy(spec)
             check_length(data, spec)
+            check_scale(data, spec)
         except EngineValidationError as err:
             raise EngineValidationError(f"specs[{i}].{err.field}", err.reason) from None
     cache = SeriesCache(data)
