@@ -189,7 +189,10 @@ _BACKOFF_SECONDS: Final = (
 )
 
 #: Shared by ENQUEUE and ENQUEUE_EACH: the claim order's first pending key, where
-#: the jobs of an owner with nothing waiting start.
+#: the jobs of an owner with nothing waiting start. With nothing pending at all,
+#: the newest running job's key: the clock never falls back to 0 while jobs run,
+#: or a newcomer would be ordered ahead of every later job of users whose
+#: running jobs hold high keys.
 _QUEUE_HEAD: Final = """
 head AS (
     SELECT coalesce(
@@ -197,6 +200,7 @@ head AS (
           WHERE NOT claimed
           ORDER BY priority DESC, fair_key
           LIMIT 1),
+        (SELECT max(fair_key) FROM job_queue WHERE claimed),
         0) AS key
 )"""
 
@@ -264,16 +268,27 @@ WITH source AS (
            u.fair_tail AS tail_seen
       FROM users u, owner_pending op, fresh_count fc
      WHERE u.id = %(owner_id)s
+), owner_running AS (
+    -- The owner's newest running key (one index probe); NULL when nothing runs.
+    SELECT max(fair_key) AS newest
+      FROM job_queue
+     WHERE claimed AND owner_id = %(owner_id)s
 ), keys AS (
-    -- Draw the batch's keys from the owner's counter. Its row lock serialises one
-    -- owner's concurrent enqueues, and the update sees the latest counter (not this
-    -- statement's snapshot), so their keys never overlap. With nothing of the
-    -- owner's waiting, and no enqueue of theirs since the snapshot (the counter
-    -- unchanged), the batch starts at the queue's head.
+    -- Draw the batch's keys from the owner's counter. Invariant: every key an
+    -- owner holds in job_queue, pending or running, is unique and below
+    -- users.fair_tail (a claim, retry, release or reap moves a row between
+    -- pending and running with its key, so both sets must stay disjoint).
+    -- The counter's row lock serialises one owner's concurrent enqueues, and
+    -- the update sees the latest counter (not this statement's snapshot), so
+    -- their keys never overlap. With nothing of the owner's waiting, and no
+    -- enqueue of theirs since the snapshot (the counter unchanged), the batch
+    -- starts at the queue's head, for fairness, but after the owner's running
+    -- jobs' keys, which stay theirs until those jobs finish.
     UPDATE users u
-       SET fair_tail = CASE WHEN op.oldest IS NULL AND u.fair_tail = a.tail_seen THEN head.key
+       SET fair_tail = CASE WHEN op.oldest IS NULL AND u.fair_tail = a.tail_seen
+                            THEN greatest(head.key, orun.newest + 1)
                             ELSE greatest(u.fair_tail, head.key) END + fc.n
-      FROM head, owner_pending op, fresh_count fc, allowed a
+      FROM head, owner_pending op, owner_running orun, fresh_count fc, allowed a
      WHERE u.id = %(owner_id)s AND a.ok AND fc.n > 0
     RETURNING u.fair_tail - fc.n AS start
 ), queued AS (
@@ -334,7 +349,9 @@ WITH n AS (
     -- Per owner, as of this statement's snapshot: jobs wanted, their counter and oldest waiting key.
     SELECT f.owner_id, count(*) AS wanted, min(f.max_pending) AS max_pending, u.fair_tail AS tail_seen,
            (SELECT min(p.fair_key) FROM job_queue p
-             WHERE NOT p.claimed AND p.owner_id = f.owner_id) AS oldest
+             WHERE NOT p.claimed AND p.owner_id = f.owner_id) AS oldest,
+           (SELECT max(c.fair_key) FROM job_queue c
+             WHERE c.claimed AND c.owner_id = f.owner_id) AS newest_running
       FROM fresh f JOIN users u ON u.id = f.owner_id
      GROUP BY f.owner_id, u.fair_tail
 ), room AS (
@@ -350,7 +367,10 @@ WITH n AS (
       FROM owners o
 ), keys AS (
     UPDATE users u
-       SET fair_tail = CASE WHEN r.oldest IS NULL AND u.fair_tail = r.tail_seen THEN head.key
+       -- Keys as in ENQUEUE, with the same invariant: unique per owner across
+       -- pending and running rows, all below fair_tail.
+       SET fair_tail = CASE WHEN r.oldest IS NULL AND u.fair_tail = r.tail_seen
+                            THEN greatest(head.key, r.newest_running + 1)
                             ELSE greatest(u.fair_tail, head.key) END + r.admitted
       FROM room r, head, locked l
      WHERE u.id = r.owner_id AND l.id = r.owner_id AND r.admitted > 0
