@@ -8,6 +8,10 @@ fresh process. Each case runs in its own subprocess so that its peak RSS is its
 own. Times are medians (and minima) of warm runs; bars/s = bars / median time;
 "peak+" is the peak RSS growth during one backtest (VmHWM reset via
 /proc/self/clear_refs), compared with the input size.
+
+``--baseline-src DIR`` also times another copy of the engine (DIR is a
+``src`` directory, e.g. an export of an older commit) in the same run: each
+case runs old then new, alternately, so both see the same machine load.
 Array conventions: synthetic OHLCV (int64 epoch seconds, float64 prices).
 """
 
@@ -23,7 +27,7 @@ import subprocess
 import sys
 import time
 
-_SRC = pathlib.Path(__file__).resolve().parents[1] / "src"
+_SRC = pathlib.Path(os.environ.get("BENCH_ENGINE_SRC") or pathlib.Path(__file__).resolve().parents[1] / "src")
 if str(_SRC) not in sys.path:
     sys.path.insert(0, str(_SRC))
 
@@ -132,13 +136,16 @@ def _first_call() -> dict[str, object]:
     }
 
 
-def _child(args: list[str]) -> dict[str, object]:
+def _child(args: list[str], src: str | None = None) -> dict[str, object]:
+    env = os.environ.copy()
+    if src is not None:
+        env["BENCH_ENGINE_SRC"] = src
     out = subprocess.run(
         [sys.executable, __file__, "--child", *args],
         check=True,
         capture_output=True,
         text=True,
-        env=os.environ.copy(),
+        env=env,
     ).stdout
     return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
@@ -147,6 +154,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--baseline-src", help="another engine src directory to time alongside")
     args = parser.parse_args()
     if args.child:
         kind = args.child[0]
@@ -166,6 +174,9 @@ def main() -> None:
         f"{'case':<18}{'best ms':>9}{'ms/run':>9}{'M bars/s':>10}{'target':>8}{'trades':>8}"
         f"{'input MiB':>11}{'peak+ MiB':>11}{'x input':>9}{'RSS MiB':>9}"
     )
+    if args.baseline_src:
+        _compare(args.baseline_src, args.repeats)
+        return
     for name in ("A", "B"):
         for n in (100_000, 1_000_000):
             reps = args.repeats if n <= 100_000 else max(5, args.repeats // 3)
@@ -188,6 +199,30 @@ def main() -> None:
         f"{f['first_call_ms']:.1f} ms, import + first call {f['import_plus_first_call_ms']:.0f} ms "
         f"(target < 500 ms)"
     )
+
+
+def _compare(baseline: str, repeats: int) -> None:
+    """Old (baseline) and new engines, case by case, in alternating subprocesses."""
+    print(f"{'case':<18}{'old best':>10}{'new best':>10}{'old med':>9}{'new med':>9}{'new/old':>9}{'old tr':>8}{'new tr':>8}")
+    for name in ("A", "B"):
+        for n in (100_000, 1_000_000):
+            reps = repeats if n <= 100_000 else max(5, repeats // 3)
+            olds: list[dict[str, object]] = []
+            news: list[dict[str, object]] = []
+            for _ in range(3):
+                olds.append(_child(["case", name, str(n), str(reps)], baseline))
+                news.append(_child(["case", name, str(n), str(reps)]))
+            old_best = min(float(r["best_ms"]) for r in olds)  # type: ignore[arg-type]
+            new_best = min(float(r["best_ms"]) for r in news)  # type: ignore[arg-type]
+            old_med = statistics.median(float(r["ms"]) for r in olds)  # type: ignore[arg-type]
+            new_med = statistics.median(float(r["ms"]) for r in news)  # type: ignore[arg-type]
+            print(
+                f"{news[0]['case']:<18}{old_best:>10.2f}{new_best:>10.2f}{old_med:>9.2f}{new_med:>9.2f}"
+                f"{new_best / old_best:>9.2f}{olds[0]['trades']:>8}{news[0]['trades']:>8}"
+            )
+    old_sweep = _child(["sweep", "3"], baseline)
+    new_sweep = _child(["sweep", "3"])
+    print(f"sweep 100 x 100k: old best {old_sweep['best_ms']:.0f} ms, new best {new_sweep['best_ms']:.0f} ms")
 
 
 if __name__ == "__main__":

@@ -61,6 +61,20 @@ class Certified:
     values: FloatArray
     bound: Callable[[], FloatArray | float]
     exact_at: ExactAt | None
+    relative: float | None = None
+
+    def max_bound(self) -> float:
+        """An upper bound of ``bound()`` over all bars (NaN bars ignored).
+
+        For a relative bound ``relative * |value|`` it needs no temporary array.
+        """
+        if self.relative is not None:
+            largest = max(abs(float(np.fmax.reduce(self.values))), abs(float(np.fmin.reduce(self.values))))
+            return self.relative * largest if largest == largest else 0.0
+        bound = self.bound()
+        if isinstance(bound, float):
+            return bound
+        return float(np.fmax.reduce(bound))
 
 
 def _float_values(values: FloatArray) -> ExactAt:
@@ -70,8 +84,8 @@ def _float_values(values: FloatArray) -> ExactAt:
     return at
 
 
-def _relative(values: FloatArray, factor: float) -> Callable[[], FloatArray]:
-    return lambda: factor * np.abs(values)
+def _relative(values: FloatArray, factor: float, exact_at: ExactAt) -> Certified:
+    return Certified(values, lambda: factor * np.abs(values), exact_at, relative=factor)
 
 
 def certify_price(values: FloatArray) -> Certified:
@@ -82,7 +96,7 @@ def certify_price(values: FloatArray) -> Certified:
 def certify_constant(value: float, n: int) -> Certified:
     """A numeric right-hand side (exact, the same on every bar)."""
     exact = Exact(Fraction(value))
-    return Certified(np.full(n, value), lambda: 0.0, lambda bars: [exact] * len(bars))
+    return Certified(np.full(n, value), lambda: 0.0, lambda bars: [exact] * len(bars), relative=0.0)
 
 
 def _window_mean(x: FloatArray, period: int) -> ExactAt:
@@ -188,10 +202,10 @@ def certify_indicator(
     values = outputs[output]
     if isinstance(ind, SMA) or (isinstance(ind, Bollinger) and output == "middle"):
         factor = 2.0 * (ind.period + 2) * _U
-        return Certified(values, _relative(values, factor), _window_mean(source(ind.source), ind.period))
+        return _relative(values, factor, _window_mean(source(ind.source), ind.period))
     if isinstance(ind, WMA):
         factor = 2.0 * (ind.period + 4) * _U
-        return Certified(values, _relative(values, factor), _weighted_mean(source(ind.source), ind.period))
+        return _relative(values, factor, _weighted_mean(source(ind.source), ind.period))
     if isinstance(ind, Bollinger):
         middle, width = outputs["middle"], outputs["upper"] - outputs["lower"]
         factor = 2.0 * (ind.period + 6) * _U
@@ -203,12 +217,10 @@ def certify_indicator(
         return Certified(values, band_bound, _band(source(ind.source), ind.period, ind.stddev, side))
     if isinstance(ind, Stochastic):
         factor = 16.0 * _U if output == "k" else 2.0 * (ind.d_period + 10) * _U
-        return Certified(values, _relative(values, factor), _stochastic(ind, output, ohlc))
+        return _relative(values, factor, _stochastic(ind, output, ohlc))
     if isinstance(ind, Donchian):
         if output == "middle":
-            return Certified(
-                values, _relative(values, 2.0 * _U), _donchian_middle(outputs["upper"], outputs["lower"])
-            )
+            return _relative(values, 2.0 * _U, _donchian_middle(outputs["upper"], outputs["lower"]))
         return certify_price(values)
     if isinstance(ind, ROC):
         return Certified(values, lambda: 8.0 * _U * (100.0 + np.abs(values)), _roc(source(ind.source), ind.period))

@@ -123,10 +123,14 @@ def compare(left: Certified, right: Certified) -> FloatArray:
     result = np.sign(difference)
     if left.exact_at is None or right.exact_at is None:
         return result
-    tolerance = left.bound() + right.bound()
-    with np.errstate(invalid="ignore"):
-        unsure = np.abs(difference) <= tolerance
-    bars = np.flatnonzero(unsure).tolist()
+    # Screen with the largest bound first, then the per-bar bound on the few candidates.
+    np.abs(difference, out=difference)
+    screen = left.max_bound() + right.max_bound()
+    candidates = np.flatnonzero(difference <= screen)
+    if candidates.shape[0] == 0:
+        return result
+    tolerance = np.broadcast_to(left.bound() + right.bound(), difference.shape)[candidates]
+    bars = candidates[difference[candidates] <= tolerance].tolist()
     if not bars:
         return result
     left_exact = left.exact_at(bars)

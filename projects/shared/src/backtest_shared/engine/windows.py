@@ -37,6 +37,7 @@ __all__ = [
 
 UNIT_ROUNDOFF = 2.0**-53
 _WINDOW_BUDGET = 1 << 21
+_COLUMN_LOOP_LIMIT = 256
 
 
 def _nan(n: int) -> FloatArray:
@@ -47,18 +48,26 @@ def _block_scans(x: FloatArray, period: int, scan: np.ufunc) -> tuple[FloatArray
     """(prefix, suffix) scans of ``x`` restarted at every multiple of ``period``.
 
     ``prefix[t]`` combines ``x[b..t]`` and ``suffix[t]`` combines
-    ``x[t..b+period-1]``, where ``b`` is the start of t's block (the padded
-    tail beyond ``n`` holds the scan's identity-free value 0, never read for
-    a full window).
+    ``x[t..b+period-1]``, where ``b`` is the start of t's block. Padding past
+    ``n`` only reaches suffixes of windows that are never full.
     """
     n = x.shape[0]
     blocks = -(-n // period)
     padded = np.zeros(blocks * period)
     padded[:n] = x
-    rows = padded.reshape(blocks, period)
-    prefix = scan.accumulate(rows, axis=1).reshape(-1)
-    suffix = scan.accumulate(rows[:, ::-1], axis=1)[:, ::-1].reshape(-1)
-    return prefix, suffix
+    prefix = padded.reshape(blocks, period)
+    suffix = prefix.copy()
+    if period <= _COLUMN_LOOP_LIMIT:
+        # Short blocks: one vector operation per column beats a per-row scan.
+        for column in range(1, period):
+            scan(prefix[:, column - 1], prefix[:, column], out=prefix[:, column])
+        for column in range(period - 2, -1, -1):
+            scan(suffix[:, column + 1], suffix[:, column], out=suffix[:, column])
+    else:
+        scan.accumulate(prefix, axis=1, out=prefix)
+        reversed_rows = suffix[:, ::-1]
+        scan.accumulate(reversed_rows, axis=1, out=reversed_rows)
+    return prefix.reshape(-1), suffix.reshape(-1)
 
 
 def _windowed(x: FloatArray, period: int, scan: np.ufunc) -> FloatArray:
