@@ -170,13 +170,13 @@ def main() -> None:
         f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
         f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '-')}"
     )
+    if args.baseline_src:
+        _compare(args.baseline_src, args.repeats)
+        return
     print(
         f"{'case':<18}{'best ms':>9}{'ms/run':>9}{'M bars/s':>10}{'target':>8}{'trades':>8}"
         f"{'input MiB':>11}{'peak+ MiB':>11}{'x input':>9}{'RSS MiB':>9}"
     )
-    if args.baseline_src:
-        _compare(args.baseline_src, args.repeats)
-        return
     for name in ("A", "B"):
         for n in (100_000, 1_000_000):
             reps = args.repeats if n <= 100_000 else max(5, args.repeats // 3)
@@ -203,7 +203,10 @@ def main() -> None:
 
 def _compare(baseline: str, repeats: int) -> None:
     """Old (baseline) and new engines, case by case, in alternating subprocesses."""
-    print(f"{'case':<18}{'old best':>10}{'new best':>10}{'old med':>9}{'new med':>9}{'new/old':>9}{'old tr':>8}{'new tr':>8}")
+    print(
+        f"{'case':<18}{'old best':>10}{'new best':>10}{'old med':>9}{'new med':>9}"
+        f"{'new/old':>9}{'old tr':>8}{'new tr':>8}"
+    )
     for name in ("A", "B"):
         for n in (100_000, 1_000_000):
             reps = repeats if n <= 100_000 else max(5, repeats // 3)

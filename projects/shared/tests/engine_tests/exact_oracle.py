@@ -24,7 +24,10 @@ def exact(x: FloatArray) -> list[Fraction]:
 
 def sma(x: FloatArray, period: int) -> Values:
     values = exact(x)
-    return [None if t < period - 1 else sum(values[t - period + 1 : t + 1], Fraction(0)) / period for t in range(len(values))]
+    return [
+        None if t < period - 1 else sum(values[t - period + 1 : t + 1], Fraction(0)) / period
+        for t in range(len(values))
+    ]
 
 
 def wma(x: FloatArray, period: int) -> Values:
@@ -76,7 +79,10 @@ def stochastic_k(high: FloatArray, low: FloatArray, close: FloatArray, period: i
 
 def roc(x: FloatArray, period: int) -> Values:
     values = exact(x)
-    return [None if t < period else 100 * (values[t] - values[t - period]) / values[t - period] for t in range(len(values))]
+    return [
+        None if t < period else 100 * (values[t] - values[t - period]) / values[t - period]
+        for t in range(len(values))
+    ]
 
 
 def signs(left: Values, right: Values) -> list[int | None]:

@@ -4,7 +4,8 @@ Array conventions: takes ``OHLCV`` (int64 epoch-second timestamps, float64
 prices); returns a ``BacktestResult`` whose ``equity`` is float64 of length n.
 All validation (spec, data, enough bars for warm-up, capital against
 prices) happens before any computation; a result whose compounded equity
-would leave the float64 range is refused instead of holding infinity. The execution semantics are documented in ``simulate``.
+would leave the float64 range is refused instead of holding infinity. The
+execution semantics are documented in ``simulate``.
 """
 
 from __future__ import annotations

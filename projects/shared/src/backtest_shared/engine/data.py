@@ -147,7 +147,9 @@ def _check_magnitude(name: str, arr: FloatArray) -> None:
         too_large = arr > VOLUME_MAX
         if too_large.any():
             i = _first_bad(too_large)
-            raise EngineValidationError(f"data.volume[{i}]", f"value {float(arr[i])!r} exceeds the maximum volume {VOLUME_MAX:g}")
+            raise EngineValidationError(
+                f"data.volume[{i}]", f"value {float(arr[i])!r} exceeds the maximum volume {VOLUME_MAX:g}"
+            )
         return
     out_of_range = (arr < PRICE_MIN) | (arr > PRICE_MAX)
     if out_of_range.any():

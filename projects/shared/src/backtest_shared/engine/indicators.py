@@ -210,10 +210,8 @@ def supertrend(high: FloatArray, low: FloatArray, close: FloatArray, period: int
         lower = candidate if candidate > lower or previous_close < lower else lower
         candidate = raw_upper[bar]
         upper = candidate if candidate < upper or previous_close > upper else upper
-        if was_down:
-            trend = 1.0 if closes[bar] > upper else -1.0
-        else:
-            trend = -1.0 if closes[bar] < lower else 1.0
+        turns_up = closes[bar] > upper if was_down else closes[bar] >= lower
+        trend = 1.0 if turns_up else -1.0
         current = lower if trend > 0.0 else upper
         values[bar], trends[bar] = current, trend
     value[first:] = values[first:]
