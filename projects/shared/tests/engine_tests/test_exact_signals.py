@@ -8,6 +8,7 @@ values, and tiny or huge prices.
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -201,8 +202,8 @@ def test_stochastic_and_roc_thresholds_equal_the_exact_ones(closes: np.ndarray, 
     entry, exit_ = strategy_signals(SeriesCache(flat_bars(closes)), spec)
     warm = warmup_bars(spec)
     k = exact_oracle.stochastic_k(closes, closes, closes, period)
-    half = [exact_oracle.Fraction(50)] * closes.shape[0]
-    want_entry = exact_oracle.crosses_above(exact_oracle.signs(k, half))  # type: ignore[arg-type]
+    half: list[Fraction | None] = [Fraction(50)] * closes.shape[0]
+    want_entry = exact_oracle.crosses_above(exact_oracle.signs(k, half))
     assert entry.tolist() == [e and t >= warm for t, e in enumerate(want_entry)]
     rates = exact_oracle.roc(closes, period)
     assert exit_.tolist() == [t >= warm and v is not None and v > 10 for t, v in enumerate(rates)]
