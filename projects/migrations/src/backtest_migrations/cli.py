@@ -1,6 +1,6 @@
 """``backtest-migrations``: upgrade, downgrade or show the schema version.
 
-Usage: ``migrations.pex upgrade [REV]`` | ``downgrade REV`` | ``current`` | ``heads``.
+Usage: ``migrations.pex upgrade [REV]`` | ``downgrade REV`` | ``current`` | ``heads`` | ``repair-queue``.
 The database URL comes from ``--database-url`` or ``BACKTEST_DATABASE_URL``.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from backtest_migrations import repair
 from backtest_migrations import runner
 from backtest_shared.db.urls import DATABASE_URL_ENV
 from backtest_shared.db.urls import MissingDatabaseURLError
@@ -25,6 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     down.add_argument("revision")
     commands.add_parser("current", help="print the database's revision")
     commands.add_parser("heads", help="print the newest revision of this release")
+    commands.add_parser(
+        "repair-queue",
+        help="give pending jobs whose fair key clashes with a running job of the same owner a fresh key "
+        "(safe while the platform runs; changes nothing on a healthy queue)",
+    )
     args = parser.parse_args(argv)
 
     if args.command == "heads":
@@ -34,7 +40,10 @@ def main(argv: list[str] | None = None) -> int:
         url = args.database_url or database_url_from_env()
     except MissingDatabaseURLError as exc:
         parser.error(str(exc))
-    if args.command == "upgrade":
+    if args.command == "repair-queue":
+        rekeyed, raised = repair.repair_queue(url)
+        print(f"repaired: {rekeyed} pending jobs given fresh keys, {raised} owners' key counters raised")
+    elif args.command == "upgrade":
         runner.upgrade(url, args.revision)
     elif args.command == "downgrade":
         runner.downgrade(url, args.revision)

@@ -1,1 +1,2 @@
+from backtest_testing.fixtures import migrated_template  # noqa: F401
 from backtest_testing.fixtures import postgres_admin_url  # noqa: F401

@@ -96,6 +96,7 @@ async def test_the_generic_complete_and_claim_probes_finished_jobs_by_primary_ke
 async def test_the_generic_heartbeat_probes_held_jobs_by_primary_key(busy_queue, database_url: str) -> None:
     params = {
         "worker_id": uuid.uuid4(),
+        "degraded": None,
         "ids": [job.id for job in busy_queue],
         "tokens": [job.lease_token for job in busy_queue],
         "lease_seconds": 30,

@@ -184,10 +184,15 @@ class QueueMachine(RuleBasedStateMachine):
         worker_id = self.workers[worker]
         self._claimed(worker_id, self.run(self.queue.claim(worker_id, limit)), limit)
 
-    def _writes(self, worker_id: uuid.UUID, data: st.DataObject, most: int | None = None) -> list[tuple[uuid.UUID, int]]:
-        """Some of the jobs the worker believes it holds, which it now writes (and forgets)."""
-        held = list(self.holding[worker_id].items())  # insertion order: draws must not depend on uuids
-        chosen = data.draw(st.lists(st.sampled_from(held), unique=True, max_size=most)) if held else []
+    def _writes(self, worker_id: uuid.UUID, data: st.DataObject, most: int = 4) -> list[tuple[uuid.UUID, int]]:
+        """Some of the jobs the worker believes it holds, which it now writes (and forgets).
+
+        Drawn as positions, not from the held set itself: which jobs a claim took
+        among equals is the database's choice, and draws must not depend on it.
+        """
+        positions = data.draw(st.lists(st.integers(0, 63), max_size=most))
+        held = list(self.holding[worker_id].items())
+        chosen = list(dict.fromkeys(held[p % len(held)] for p in positions)) if held else []
         for job_id, _ in chosen:
             del self.holding[worker_id][job_id]
         return chosen
@@ -264,7 +269,8 @@ class QueueMachine(RuleBasedStateMachine):
     @precondition(lambda self: bool(self.model.jobs))
     @rule(data=st.data())
     def cancel(self, data: st.DataObject) -> None:
-        job_id = data.draw(st.sampled_from(list(self.model.jobs)))
+        jobs = list(self.model.jobs)
+        job_id = jobs[data.draw(st.integers(0, 1023)) % len(jobs)]
         owner = self.model.jobs[job_id].owner
         reported = self.run(self.queue.cancel([job_id], owner_id=owner))
         expected = self.model.cancel(job_id)
@@ -274,7 +280,7 @@ class QueueMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def cancel_bundle(self, data: st.DataObject) -> None:
         bundles = list(dict.fromkeys(j.bundle for j in self.model.jobs.values() if j.bundle))
-        bundle = data.draw(st.sampled_from(bundles))
+        bundle = bundles[data.draw(st.integers(0, 1023)) % len(bundles)]
         members = [i for i, j in self.model.jobs.items() if j.bundle == bundle]
         reported = self.run(self.queue.cancel_bundle(bundle))
         expected = {i: s for i in members if (s := self.model.cancel(i)) is not None}

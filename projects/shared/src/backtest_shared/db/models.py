@@ -102,6 +102,9 @@ class Worker(Base):
     started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
     heartbeat_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
     stopped_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    #: Why the worker is degraded (a loop failing on errors a retry cannot fix),
+    #: as of its last heartbeat; NULL while healthy.
+    degraded: Mapped[str | None] = mapped_column(Text)
 
 
 class Dataset(Base):

@@ -476,7 +476,7 @@ CLAIM: Final = _compact(f"WITH {_CLAIM_CTES}\nSELECT {_CLAIMED_COLUMNS} FROM cla
 
 HEARTBEAT: Final = f"""
 WITH worker AS (
-    UPDATE workers SET heartbeat_at = now() WHERE id = %(worker_id)s
+    UPDATE workers SET heartbeat_at = now(), degraded = %(degraded)s WHERE id = %(worker_id)s
 )
 UPDATE backtest_jobs j
    SET lease_expires_at = now() + %(lease_seconds)s * interval '1 second',
@@ -726,7 +726,9 @@ SELECT w.id, w.name, w.host, w.pid, w.version, w.slots, w.started_at, w.heartbea
        w.stopped_at,
        CASE WHEN w.stopped_at IS NOT NULL THEN 'stopped'
             WHEN w.heartbeat_at < now() - %(dead_after_seconds)s * interval '1 second' THEN 'dead'
+            WHEN w.degraded IS NOT NULL THEN 'degraded'
             ELSE 'alive' END AS state,
+       w.degraded,
        coalesce(r.jobs, 0) AS running_jobs
   FROM workers w
   LEFT JOIN running r ON r.worker_id = w.id
@@ -735,3 +737,51 @@ SELECT w.id, w.name, w.host, w.pid, w.version, w.slots, w.started_at, w.heartbea
 """
 
 TRY_REAPER_LOCK: Final = "SELECT pg_try_advisory_lock(%(key)s)"
+
+#: Restore the fair-key invariant (see ENQUEUE, ``keys``) on a queue that lost it:
+#: each pending row whose key one of its owner's running rows also holds moves to
+#: a fresh key past everything the owner holds, and every owner's counter is
+#: raised above all its keys. Such clashes stop claims (a claimed row would
+#: duplicate a running one's key) and reaps (the reverse). Idempotent; changes
+#: nothing on a healthy queue. Run inside a transaction that first takes
+#: ``LOCK_FOR_REPAIR``, so that no enqueue draws keys meanwhile.
+REPAIR_FAIR_KEYS: Final = """
+WITH clashing AS (
+    SELECT p.job_id, p.owner_id,
+           row_number() OVER (PARTITION BY p.owner_id ORDER BY p.fair_key, p.job_id) AS nth
+      FROM job_queue p
+     WHERE NOT p.claimed
+       AND EXISTS (SELECT 1 FROM job_queue c
+                    WHERE c.claimed AND c.owner_id = p.owner_id AND c.fair_key = p.fair_key)
+), tails AS (
+    -- Where each owner's fresh keys start: past its counter and every key it holds.
+    SELECT u.id AS owner_id,
+           greatest(u.fair_tail,
+                    (SELECT max(q.fair_key) + 1 FROM job_queue q WHERE q.owner_id = u.id)) AS start,
+           (SELECT count(*) FROM clashing c WHERE c.owner_id = u.id) AS moved
+      FROM users u
+), rekeyed AS (
+    UPDATE job_queue q
+       SET fair_key = t.start + c.nth - 1
+      FROM clashing c
+      JOIN tails t ON t.owner_id = c.owner_id
+     WHERE q.job_id = c.job_id AND NOT q.claimed
+    RETURNING q.job_id, q.fair_key
+), jobs AS (
+    UPDATE backtest_jobs j
+       SET fair_key = r.fair_key
+      FROM rekeyed r
+     WHERE j.id = r.job_id
+), counters AS (
+    UPDATE users u
+       SET fair_tail = t.start + t.moved
+      FROM tails t
+     WHERE u.id = t.owner_id AND u.fair_tail <> t.start + t.moved
+    RETURNING u.id
+)
+SELECT (SELECT count(*) FROM rekeyed) AS rekeyed_jobs, (SELECT count(*) FROM counters) AS raised_counters
+"""
+
+#: Taken by the transaction running REPAIR_FAIR_KEYS: enqueues (which update
+#: their owner's counter) wait for it; claims and completions do not.
+LOCK_FOR_REPAIR: Final = "LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE"

@@ -200,13 +200,20 @@ class JobQueue:
         """Finish jobs (as ``complete``) and claim up to ``limit`` more in one round trip."""
         return await self.complete_encoded_and_claim(_encoded(outcomes), worker_id, limit)
 
-    async def heartbeat(self, worker_id: uuid.UUID, leases: Iterable[Lease]) -> HeartbeatReply:
-        """Extend all leases of a worker in one statement; report lost and cancelled jobs."""
+    async def heartbeat(
+        self, worker_id: uuid.UUID, leases: Iterable[Lease], *, degraded: str | None = None
+    ) -> HeartbeatReply:
+        """Extend all leases of a worker in one statement; report lost and cancelled jobs.
+
+        ``degraded`` (None: healthy) is recorded in the worker registry, where
+        operators see it.
+        """
         leases = list(leases)
         rows = await self._fetchall(
             queue_sql.HEARTBEAT,
             {
                 "worker_id": worker_id,
+                "degraded": degraded,
                 "ids": [lease.job_id for lease in leases],
                 "tokens": [lease.token for lease in leases],
                 "lease_seconds": self.settings.lease_seconds,
@@ -305,6 +312,18 @@ class JobQueue:
         if not rows:
             return None
         return StoredResult(metrics=rows[0][0], equity_curve=rows[0][1], trades=rows[0][2])
+
+    async def repair_fair_keys(self) -> tuple[int, int]:
+        """Restore the fair-key invariant (``queue_sql.REPAIR_FAIR_KEYS``); returns
+        (pending jobs given new keys, owners whose counter was raised)."""
+        async with self._pool.connection() as conn, conn.transaction():
+            await conn.execute(queue_sql.LOCK_FOR_REPAIR)
+            cur = await conn.execute(queue_sql.REPAIR_FAIR_KEYS)
+            row = await cur.fetchone()
+        assert row is not None
+        if row[0]:
+            await self._notifier.notify(pending=True)
+        return int(row[0]), int(row[1])
 
     async def prune_finish_log(self, keep_seconds: float = 900.0) -> int:
         """Drop finish-log rows older than ``keep_seconds``; returns how many."""
