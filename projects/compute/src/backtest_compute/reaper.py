@@ -4,7 +4,8 @@ Every worker runs this loop, but only the one whose dedicated connection holds
 ``pg_try_advisory_lock(REAPER_LOCK_KEY)`` reaps. The lock belongs to the
 session, so if that worker or its connection dies the server releases it and
 another worker's next attempt takes over. It also prunes the finish log that
-queue statistics read (15 minutes are kept).
+queue statistics read (15 minutes are kept). A non-transient database error
+never ends the loop (see ``health``): it backs off and tries again.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import psycopg
 
 from backtest_compute.dbretry import TRANSIENT_ERRORS
+from backtest_compute.health import WorkerHealth
 from backtest_compute.logs import event
 from backtest_compute.sessions import open_session
 from backtest_shared.jobs import queue_sql
@@ -28,8 +30,16 @@ _PING = "SELECT 1"
 
 
 class Reaper:
-    def __init__(self, queue: JobQueue, database_url: str, application_name: str, interval: float) -> None:
+    def __init__(
+        self,
+        queue: JobQueue,
+        database_url: str,
+        application_name: str,
+        interval: float,
+        health: WorkerHealth | None = None,
+    ) -> None:
         self._queue = queue
+        self._health = health or WorkerHealth()
         self._url = database_url
         self._application_name = application_name
         self._interval = interval
@@ -46,6 +56,13 @@ class Reaper:
                     if self.holding:
                         event(log, "reaper.lost_lock", logging.WARNING, error=str(exc).strip())
                     await self._close()
+                except psycopg.DatabaseError as exc:
+                    # Bad data, not a lost connection: the claimer and the running
+                    # jobs carry on; this loop retries after a backoff.
+                    await asyncio.sleep(self._health.failed("reaper", "REAP_EXPIRED", exc))
+                else:
+                    if self.holding:
+                        self._health.succeeded("reaper")
                 await asyncio.sleep(self._interval)
         finally:
             await self._close()

@@ -7,9 +7,13 @@ single fenced statement (``JobQueue``), so nothing here holds a transaction
 open while a backtest runs, and a write that arrives after the lease was lost
 changes nothing.
 
-Side tasks (claimer, heartbeat, listener, reaper, progress) are supervised: if
-one dies of anything but a transient database error, which each handles itself,
-the worker logs it and stops with a non-zero exit code instead of limping on.
+Side tasks (claimer, heartbeat, listener, reaper, progress) are supervised.
+Database errors never stop the worker: transient ones are retried, and any
+other in a claim or a reap (bad data a restart would meet again) is logged with
+its statement and keys while the loop backs off and the worker reports itself
+degraded (``health``); running jobs keep their heartbeats. A side task that dies
+of anything else (a bug) makes the worker stop with a non-zero exit code
+instead of limping on.
 """
 
 from __future__ import annotations
@@ -28,11 +32,13 @@ from dataclasses import field
 from typing import Any
 from typing import Literal
 
+import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from backtest_compute.dbretry import TRANSIENT_ERRORS
 from backtest_compute.dbretry import TRANSIENT_OR_TIMEOUT
 from backtest_compute.dbretry import with_retry
+from backtest_compute.health import WorkerHealth
 from backtest_compute.listener import listen_forever
 from backtest_compute.logs import event
 from backtest_compute.processes import BacktestProcess
@@ -119,6 +125,7 @@ class Worker:
         self.settings = settings
         self.worker_id = worker_id or uuid.uuid4()
         self.stats = WorkerStats()
+        self.health = WorkerHealth()
         self._stop = asyncio.Event()
         self._immediate = False
         self._wake = asyncio.Event()
@@ -202,7 +209,7 @@ class Worker:
                 lease_seconds=s.lease_seconds,
                 pid=os.getpid(),
             )
-            reaper = Reaper(self.queue, s.database_url, self._app_name, s.reap_interval)
+            reaper = Reaper(self.queue, s.database_url, self._app_name, s.reap_interval, self.health)
             claimer = self._supervise("claimer", self._claim_loop())
             side = [
                 claimer,
@@ -348,10 +355,15 @@ class Worker:
             try:
                 jobs = await self._timed(self.queue.claim(self.worker_id, free))
                 delay = 0.1
+                self.health.succeeded("claim")
             except TRANSIENT_ERRORS as exc:
                 event(log, "claim.failed", logging.WARNING, worker=self.worker_id, error=str(exc).strip())
                 await self._sleep_or_wake(delay)
                 delay = min(delay * 2, 5.0)
+                continue
+            except psycopg.DatabaseError as exc:
+                backoff = self.health.failed("claim", "CLAIM", exc, worker=self.worker_id, limit=free)
+                await asyncio.sleep(backoff)
                 continue
             for job in jobs:
                 self._start_job(job)
@@ -476,11 +488,24 @@ class Worker:
         The worker so never holds more jobs than slots, yet a busy slot costs one
         round trip per job instead of two. Nothing is claimed once stopping.
         """
-        limit = 0 if self._stop.is_set() else len(results)
-        statuses, claimed = await with_retry(
-            lambda: self._timed(self.queue.complete_encoded_and_claim(results, self.worker_id, limit)),
-            give_up_after=max(30.0, 2 * self.settings.lease_seconds),
-        )
+        limit = 0 if self._stop.is_set() or "claim" in self.health.failing else len(results)
+        give_up_after = max(30.0, 2 * self.settings.lease_seconds)
+        try:
+            statuses, claimed = await with_retry(
+                lambda: self._timed(self.queue.complete_encoded_and_claim(results, self.worker_id, limit)),
+                give_up_after=give_up_after,
+            )
+        except psycopg.DatabaseError as exc:
+            if isinstance(exc, TRANSIENT_ERRORS) or limit == 0:
+                raise
+            # The claim half failed and took the completions with it: store them
+            # alone, and let the claim loop back off and retry the claim.
+            self.health.failed("claim", "COMPLETE_AND_CLAIM", exc, worker=self.worker_id, limit=limit)
+            self._wake.set()
+            statuses = await with_retry(
+                lambda: self._timed(self.queue.complete_encoded(results)), give_up_after=give_up_after
+            )
+            claimed = []
         handoffs: list[ClaimedJob | None] = [*claimed, *([None] * (len(results) - len(claimed)))]
         return [(statuses.get(lease.job_id), job) for (lease, _, _, _), job in zip(results, handoffs, strict=True)]
 
@@ -580,7 +605,11 @@ class Worker:
             snapshot = list(self._running.values())
             try:
                 async with asyncio.timeout(interval):
-                    reply = await self._timed(self.queue.heartbeat(self.worker_id, [r.lease for r in snapshot]))
+                    reply = await self._timed(
+                        self.queue.heartbeat(
+                            self.worker_id, [r.lease for r in snapshot], degraded=self.health.degraded
+                        )
+                    )
             except TRANSIENT_OR_TIMEOUT as exc:
                 silent_for = time.monotonic() - last_ok
                 event(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Literal
 
 import msgspec
 
@@ -18,8 +19,10 @@ class Worker(msgspec.Struct, kw_only=True):
     started_at: dt.datetime
     heartbeat_at: dt.datetime
     stopped_at: dt.datetime | None
-    #: alive, dead (no heartbeat for a while) or stopped.
-    state: str
+    #: alive, degraded (alive, but claims or reaps keep failing), dead (no heartbeat for a while) or stopped.
+    state: Literal["alive", "degraded", "dead", "stopped"]
+    #: Why the worker is degraded, as of its last heartbeat (null while healthy).
+    degraded: str | None = None
     running_jobs: int
 
 
