@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -79,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"Starting PostgreSQL (data in {data_dir / 'postgres'}) ...", flush=True)
     postgres = LocalPostgres(data_dir / "postgres")
-    children = []
+    children: list[subprocess.Popen[bytes]] = []
+    worker: processes.Restarting | None = None
     exit_code = 0
     try:
         database_url = postgres.database_url()
@@ -89,24 +91,33 @@ def main(argv: list[str] | None = None) -> int:
         dataset_id = ensure_demo_dataset(database_url)
         env = processes.child_env(database_url)
         api = processes.start(["backtest_api.cli", "serve", "--host", args.host, "--port", str(args.port)], env)
-        worker = processes.start(
-            ["backtest_compute.cli", "--concurrency", str(args.concurrency), "--name", "local-worker"], env
+        children = [api]
+        worker = processes.Restarting(
+            "compute worker",
+            ["backtest_compute.cli", "--concurrency", str(args.concurrency), "--name", "local-worker"],
+            env,
         )
-        children = [worker, api]
         base = f"http://{args.host}:{args.port}"
-        if not processes.wait_ready(f"{base}/health/ready", 60, children):
-            print("The API did not become ready; stopping.", file=sys.stderr)
+        if not processes.wait_ready(f"{base}/health/ready", 60, [api]):
+            code = api.poll()
+            why = f"exited with code {code}" if code is not None else "did not answer /health/ready within 60 s"
+            print(f"The API {why} (its log lines above say why); stopping.", file=sys.stderr)
             return 1
         print(_banner(base, key, dataset_id, data_dir), flush=True)
         while not stop_requested.wait(0.5):
-            if any(child.poll() is not None for child in children):
-                print("A platform process exited unexpectedly; stopping.", file=sys.stderr)
+            line = worker.poll()
+            if line:
+                print(line, file=sys.stderr, flush=True)
+            if api.poll() is not None:
+                print(f"The API exited with code {api.returncode}; stopping.", file=sys.stderr)
                 exit_code = 1
                 break
     finally:
         print("Stopping the worker, the API and PostgreSQL ...", flush=True)
-        for child, timeout in zip(children, (45.0, 15.0), strict=False):
-            processes.stop(child, timeout)
+        if worker is not None:
+            processes.stop(worker.process, 45.0)
+        for child in children:
+            processes.stop(child, 15.0)
         postgres.stop()
         print("Stopped.", flush=True)
     return exit_code
