@@ -2,7 +2,8 @@
 
 Why: the dashboard (``/``) and the API docs (``/docs``) must work on a machine
 without internet, so uPlot, Swagger UI and Redoc are committed under
-``static/vendor/<package>/<version>/``. ``static/vendor/manifest.json`` pins each
+``static/vendor/<package>/<version>/`` (flat: the tarball's ``dist/`` folders would
+be ignored by git and Pants). ``static/vendor/manifest.json`` pins each
 package's exact version and the sha256 of every file taken from its npm tarball.
 This script downloads those tarballs with ``npm pack`` and checks that the
 tarball and the committed copy both match the pinned hashes; ``--update`` writes
@@ -71,7 +72,7 @@ def run(update: bool) -> list[str]:
                 shutil.rmtree(VENDOR_DIR / package, ignore_errors=True)
             for name, data in files.items():
                 digest = sha256(data)
-                path = target / name
+                path = target / Path(name).name
                 if update:
                     path.parent.mkdir(parents=True, exist_ok=True)
                     path.write_bytes(data)

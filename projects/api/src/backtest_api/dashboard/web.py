@@ -36,6 +36,14 @@ PUBLIC = {"exclude_from_auth": True}
 #: Browsers revalidate (ETag / Last-Modified), so a new release's files are picked up at once.
 REVALIDATE = CacheControlHeader(no_cache=True)
 FAVICON = f"<link rel='icon' type='image/svg+xml' href='{ASSETS_PATH}/favicon.svg'>"
+#: The docs pages may load nothing from another host. Redoc's bundle hard-codes one image on its
+#: vendor's CDN (a logo, hidden when it fails); this policy stops the browser from even asking.
+#: Inline script and style: both UIs are started by an inline script and style with inline CSS.
+DOCS_CSP = (
+    "<meta http-equiv='Content-Security-Policy' content=\"default-src 'self'; "
+    "script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self' data:; worker-src 'self' blob:\">"
+)
 
 
 def vendor_url(package: str, path: str) -> str:
@@ -44,7 +52,7 @@ def vendor_url(package: str, path: str) -> str:
     pin = manifest[package]
     if path not in pin["files"]:
         raise KeyError(f"{package}: {path} is not vendored")
-    return f"{ASSETS_PATH}/vendor/{package}/{pin['version']}/{path}"
+    return f"{ASSETS_PATH}/vendor/{package}/{pin['version']}/{Path(path).name}"
 
 
 @get("/", include_in_schema=False, opt=PUBLIC, media_type=MediaType.HTML, cache_control=REVALIDATE)
@@ -73,12 +81,12 @@ def docs_render_plugins() -> list[OpenAPIRenderPlugin]:
             js_url=vendor_url("swagger-ui-dist", "swagger-ui-bundle.js"),
             css_url=vendor_url("swagger-ui-dist", "swagger-ui.css"),
             standalone_preset_js_url=vendor_url("swagger-ui-dist", "swagger-ui-standalone-preset.js"),
-            favicon=FAVICON,
+            favicon=DOCS_CSP + FAVICON,  # the plugins put this first in <head>
         ),
         RedocRenderPlugin(
             path="/redoc",
             js_url=vendor_url("redoc", "bundles/redoc.standalone.js"),
             google_fonts=False,
-            favicon=FAVICON,
+            favicon=DOCS_CSP + FAVICON,
         ),
     ]

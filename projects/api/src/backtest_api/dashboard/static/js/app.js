@@ -70,6 +70,10 @@ async function route() {
 }
 
 window.addEventListener('hashchange', route);
+// Leaving a view aborts its requests on purpose: that is not an error.
+window.addEventListener('unhandledrejection', (event) => {
+  if (event.reason?.name === 'AbortError') event.preventDefault();
+});
 window.addEventListener('unauthorized', () => {
   session.me = null;
   if (location.hash !== '#/signin') {

@@ -1,5 +1,5 @@
 // Charts on uPlot (canvas; draws 100k+ points in milliseconds) and a plain-canvas heatmap.
-import uPlot from '/ui/vendor/uplot/1.6.32/dist/uPlot.esm.js';
+import uPlot from '/ui/vendor/uplot/1.6.32/uPlot.esm.js';
 
 const WIDTH_PAD = 32;
 
@@ -107,8 +107,8 @@ export function heatmap(canvas, { xName, yName, cells, metric, lowerIsBetter }) 
   const left = 90, top = 30, bottom = 50, right = 20;
   const cellW = Math.max(28, Math.min(80, Math.floor(640 / xs.length)));
   const cellH = Math.max(22, Math.min(48, Math.floor(360 / ys.length)));
-  const width = left + xs.length * cellW + right;
-  const height = top + ys.length * cellH + bottom;
+  const width = Math.max(left + xs.length * cellW + right, 460); // room for the title
+  const height = Math.max(top + ys.length * cellH + bottom, 220); // room for the y label
   const ratio = devicePixelRatio || 1;
   Object.assign(canvas, { width: width * ratio, height: height * ratio });
   Object.assign(canvas.style, { width: `${width}px`, height: `${height}px` });

@@ -6,7 +6,7 @@ import { fill, fmtNumber, fmtTime, h, progressBar, shortId } from '../dom.js';
 const RANK_BY = ['sharpe', 'sortino', 'total_return', 'cagr', 'calmar', 'max_drawdown', 'profit_factor', 'win_rate'];
 const LOWER_IS_BETTER = new Set(['annual_volatility', 'max_drawdown', 'max_drawdown_duration_bars']);
 const COLUMNS = ['total_return', 'sharpe', 'max_drawdown', 'num_trades'];
-const TABLE_ROWS = 100;
+const TABLE_ROWS = 25;
 
 export async function bundleView(root, { params: [id], signal }) {
   const head = h('div', { class: 'detail-head' });
@@ -14,7 +14,7 @@ export async function bundleView(root, { params: [id], signal }) {
   const ranked = h('div', { id: 'ranked' });
   const heat = h('div', { id: 'heatmap-box' });
   const title = h('h1', {}, 'Sweep ', h('span', { class: 'mono' }, shortId(id)));
-  root.append(title, head, h('div', { class: 'row' }, h('label', { class: 'inline' }, 'Rank by ', rankBy)), ranked, heat);
+  root.append(title, head, h('div', { class: 'row' }, h('label', { class: 'inline' }, 'Rank by ', rankBy)), heat, ranked);
 
   let bundle = await api(`/api/v1/bundles/${id}?top=0`, { signal });
   fill(rankBy, RANK_BY.map((m) => h('option', { value: m, selected: m === bundle.rank_by }, m)));
@@ -44,7 +44,7 @@ export async function bundleView(root, { params: [id], signal }) {
     renderRanked();
   }
   const refreshSoon = () => {
-    if (!loading) loading = new Promise((r) => setTimeout(r, 1000)).then(refresh).finally(() => { loading = null; });
+    if (!loading) loading = new Promise((r) => setTimeout(r, 1000)).then(refresh).catch(() => {}).finally(() => { loading = null; });
   };
 
   function renderRanked() {
@@ -66,7 +66,7 @@ export async function bundleView(root, { params: [id], signal }) {
     results.length > TABLE_ROWS ? h('p', { class: 'muted small' }, `Top ${TABLE_ROWS} of ${results.length}.`) : null);
     if (paramNames.length === 2 && results.every((r) => paramNames.every((p) => typeof r.parameters[p] === 'number'))) {
       const canvas = h('canvas', { id: 'heatmap' });
-      fill(heat, h('h2', {}, 'Heatmap'), canvas);
+      fill(heat, canvas);
       heatmap(canvas, {
         xName: paramNames[0], yName: paramNames[1], metric, lowerIsBetter: LOWER_IS_BETTER.has(metric),
         cells: results.map((r) => ({ x: r.parameters[paramNames[0]], y: r.parameters[paramNames[1]], value: r.metrics[metric] })),
@@ -76,7 +76,7 @@ export async function bundleView(root, { params: [id], signal }) {
     }
   }
 
-  rankBy.addEventListener('change', refresh);
+  rankBy.addEventListener('change', () => refresh().catch(() => {}));
   await refresh();
   if (!bundle.finished) {
     await follow(`/api/v1/bundles/${id}/events`, (event) => {

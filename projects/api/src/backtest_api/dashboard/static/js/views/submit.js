@@ -93,7 +93,11 @@ export async function submitView(root, { params, signal }) {
     h('label', {}, 'Strategy (JSON; see docs/engine.md for the spec)', strategy),
     sweepOnly, verdict, submit);
   form.addEventListener('input', (event) => { if (event.target !== example) check(); });
-  form.addEventListener('change', (event) => { if (event.target === example) loadExample(); else check(); });
+  // Typing is checked on 'input'; a text field's 'change' (on blur) must not re-disable Submit as it is clicked.
+  form.addEventListener('change', (event) => {
+    if (event.target === example) loadExample();
+    else if (event.target.tagName === 'SELECT') check();
+  });
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     submit.disabled = true;
