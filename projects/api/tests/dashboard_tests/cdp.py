@@ -136,7 +136,8 @@ class Browser:
         box = self.wait_for(
             f"""(() => {{ const el = document.querySelector({json.dumps(selector)});
                  if (!el) return null; el.scrollIntoView({{block: 'center'}});
-                 const r = el.getBoundingClientRect(); return r.width ? [r.x + r.width / 2, r.y + r.height / 2] : null; }})()""",
+                 const r = el.getBoundingClientRect();
+                 return r.width ? [r.x + r.width / 2, r.y + r.height / 2] : null; }})()""",
             f"{selector} to be visible",
         )
         return float(box[0]), float(box[1])

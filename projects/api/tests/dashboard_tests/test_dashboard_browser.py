@@ -124,7 +124,9 @@ def _csv(path: Path, n_bars: int) -> Path:
 
 
 #: The editor's last check passed and Submit is enabled.
-READY = "document.querySelector('#validation').innerText.includes('Valid') && !document.querySelector('#submit').disabled"
+READY = (
+    "document.querySelector('#validation').innerText.includes('Valid') && !document.querySelector('#submit').disabled"
+)
 
 
 def _has(selector: str) -> str:
@@ -237,10 +239,10 @@ def _walk(b: Browser, running: Platform, key: str, shots: Path, tmp_path: Path) 
 
     # The API docs render from files the API serves itself.
     b.goto(f"{platform}/docs")
-    b.wait_for("document.querySelector('.swagger-ui .info .title')?.innerText.includes('Backtest platform API')", "Swagger")
+    b.wait_for("document.querySelector('.swagger-ui .info .title')?.innerText.includes('Backtest platform')", "Swagger")
     b.screenshot(shots / "09-docs-swagger.png")
     b.goto(f"{platform}/docs/redoc")
-    b.wait_for("document.body.innerText.includes('submitBacktest') || document.querySelector('h1')?.innerText.includes('Backtest')", "Redoc")
+    b.wait_for("document.querySelector('h1')?.innerText.includes('Backtest platform')", "Redoc")
     b.screenshot(shots / "10-docs-redoc.png")
 
     assert b.exceptions() == []
