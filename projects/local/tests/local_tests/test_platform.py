@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import psutil  # type: ignore[import-untyped]
-
 from backtest_local import cli
 from backtest_local.processes import Restarting
 

@@ -24,9 +24,6 @@ from hypothesis.stateful import precondition
 from hypothesis.stateful import rule
 from hypothesis.stateful import run_state_machine_as_test
 from psycopg_pool import AsyncConnectionPool
-from queue_tests.queue_audit import invariant_violations
-from queue_tests.queue_audit import stored_jobs
-from queue_tests.queue_model import QueueModel
 
 from backtest_shared.db.pool import open_pool
 from backtest_shared.jobs.lifecycle import JobStatus
@@ -39,6 +36,9 @@ from backtest_shared.jobs.repository import QueueSettings
 from backtest_testing.seed import job_for
 from backtest_testing.seed import seed_dataset
 from backtest_testing.seed import seed_user
+from queue_tests.queue_audit import invariant_violations
+from queue_tests.queue_audit import stored_jobs
+from queue_tests.queue_model import QueueModel
 
 T = TypeVar("T")
 

@@ -265,7 +265,8 @@ WITH source AS (
                                    WHERE NOT claimed AND owner_id = %(owner_id)s
                                    LIMIT %(max_pending)s::int + 1) AS counted)
            + fc.n <= %(max_pending)s::int AS ok,
-           u.fair_tail AS tail_seen
+           u.fair_tail AS tail_seen,
+           u.xmin::text AS version_seen
       FROM users u, owner_pending op, fresh_count fc
      WHERE u.id = %(owner_id)s
 ), owner_running AS (
@@ -281,11 +282,13 @@ WITH source AS (
     -- The counter's row lock serialises one owner's concurrent enqueues, and
     -- the update sees the latest counter (not this statement's snapshot), so
     -- their keys never overlap. With nothing of the owner's waiting, and no
-    -- enqueue of theirs since the snapshot (the counter unchanged), the batch
-    -- starts at the queue's head, for fairness, but after the owner's running
-    -- jobs' keys, which stay theirs until those jobs finish.
+    -- enqueue of theirs since the snapshot (the owner's row is the version the
+    -- snapshot saw: a counter compared by value could have come back to the
+    -- same number after a concurrent restart), the batch starts at the queue's
+    -- head, for fairness, but after the owner's running jobs' keys, which stay
+    -- theirs until those jobs finish.
     UPDATE users u
-       SET fair_tail = CASE WHEN op.oldest IS NULL AND u.fair_tail = a.tail_seen
+       SET fair_tail = CASE WHEN op.oldest IS NULL AND u.xmin::text = a.version_seen
                             THEN greatest(head.key, orun.newest + 1)
                             ELSE greatest(u.fair_tail, head.key) END + fc.n
       FROM head, owner_pending op, owner_running orun, fresh_count fc, allowed a
@@ -348,12 +351,13 @@ WITH n AS (
 ), {_QUEUE_HEAD}, owners AS (
     -- Per owner, as of this statement's snapshot: jobs wanted, their counter and oldest waiting key.
     SELECT f.owner_id, count(*) AS wanted, min(f.max_pending) AS max_pending, u.fair_tail AS tail_seen,
+           u.xmin::text AS version_seen,
            (SELECT min(p.fair_key) FROM job_queue p
              WHERE NOT p.claimed AND p.owner_id = f.owner_id) AS oldest,
            (SELECT max(c.fair_key) FROM job_queue c
              WHERE c.claimed AND c.owner_id = f.owner_id) AS newest_running
       FROM fresh f JOIN users u ON u.id = f.owner_id
-     GROUP BY f.owner_id, u.fair_tail
+     GROUP BY f.owner_id, u.fair_tail, u.xmin
 ), room AS (
     -- How many of each owner's jobs fit under their limit (bounded as in ENQUEUE).
     SELECT o.*,
@@ -369,7 +373,7 @@ WITH n AS (
     UPDATE users u
        -- Keys as in ENQUEUE, with the same invariant: unique per owner across
        -- pending and running rows, all below fair_tail.
-       SET fair_tail = CASE WHEN r.oldest IS NULL AND u.fair_tail = r.tail_seen
+       SET fair_tail = CASE WHEN r.oldest IS NULL AND u.xmin::text = r.version_seen
                             THEN greatest(head.key, r.newest_running + 1)
                             ELSE greatest(u.fair_tail, head.key) END + r.admitted
       FROM room r, head, locked l
