@@ -22,14 +22,19 @@ from backtest_api.core.auth import PUBLIC_PATHS
 from backtest_api.core.auth import ApiKeyAuthMiddleware
 from backtest_api.core.auth import Authenticator
 from backtest_api.core.dependencies import DEPENDENCIES
+from backtest_api.core.edge import edge
 from backtest_api.core.errors import EXCEPTION_HANDLERS
+from backtest_api.core.jsonbody import ApiRequest
 from backtest_api.core.listener import NotificationListener
-from backtest_api.core.metrics import metrics_middleware
+from backtest_api.core.openapi import SCHEMA_PLUGINS
+from backtest_api.core.openapi import complete_document
 from backtest_api.core.ratelimit import RateLimiter
+from backtest_api.core.requestid import RequestIdLogFilter
 from backtest_api.core.state import Services
 from backtest_api.dashboard.web import dashboard_routes
 from backtest_api.dashboard.web import docs_render_plugins
 from backtest_api.datasets.controllers import DatasetController
+from backtest_api.idempotency.middleware import KEY_PARAMETER
 from backtest_api.idempotency.middleware import idempotency_middleware
 from backtest_api.idempotency.purger import purge_periodically
 from backtest_api.ops.controllers import HealthController
@@ -53,7 +58,9 @@ PENDING_NOTIFY_INTERVAL_SECONDS = 0.005
 API_DESCRIPTION = """Submit, watch and cancel backtests and parameter sweeps; upload market data.
 
 Authenticate with `Authorization: Bearer <API key>`. Every POST accepts an `Idempotency-Key`.
-Errors have one shape: `{"status", "code", "message", "field", "reason"}`."""
+Every error is an RFC 9457 problem (`application/problem+json`): `type`, `title`, `status`,
+`detail`, a stable `code`, the `field` to blame when there is one, and the `request_id`
+that every response also carries in `X-Request-ID`."""
 
 
 def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
@@ -66,6 +73,8 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             name="backtest-api",
             application_name="backtest-api",
         )
+        # While the database is away, a request waits this long for a connection, then answers 503.
+        pool.timeout = settings.pool_timeout_seconds
         authenticator = Authenticator(pool, settings.auth_cache_seconds)
         listener = NotificationListener(
             settings.database_url, on_key_revoked=authenticator.forget, on_connected=authenticator.forget_all
@@ -124,7 +133,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[DatasetController],
         request_max_body_size=settings.max_dataset_bytes,
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             BacktestController,
             BundleController,
@@ -140,17 +149,26 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
-            metrics_middleware,
             DefineMiddleware(ApiKeyAuthMiddleware, exclude=PUBLIC_PATHS),
             idempotency_middleware,
         ],
         openapi_config=_openapi(),
+        plugins=SCHEMA_PLUGINS,
+        request_class=ApiRequest,
         request_max_body_size=settings.max_body_bytes,
         logging_config=None,
     )
+    complete_document(app, post_parameters=[KEY_PARAMETER])
+    # Outside Litestar's own exception handling: sees the status each client really gets.
+    app.asgi_handler = edge(app.asgi_handler)
+    return app
 
 
 def asgi_app() -> Litestar:
     """The application factory uvicorn serves (``--factory backtest_api.app:asgi_app``)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
+    )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RequestIdLogFilter())
     return create_app()

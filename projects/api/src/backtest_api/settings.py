@@ -23,6 +23,8 @@ class Settings:
     #: Connections per API process (the pool's bounds).
     pool_min_size: int = 2
     pool_max_size: int = 10
+    #: Seconds a request waits for a database connection before answering 503 (the database is away).
+    pool_timeout_seconds: float = 5.0
     #: Default cap on a user's pending jobs (``users.max_pending_jobs`` overrides it).
     max_pending_jobs: int = 100_000
     #: Largest bundle a request may create.

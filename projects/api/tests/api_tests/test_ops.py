@@ -19,18 +19,18 @@ async def test_readiness_reports_the_database_at_head(client):
     assert response.json()["database"] == "ok"
 
 
-async def test_queue_stats_count_jobs_by_status_and_priority(client, alice):
+async def test_queue_stats_count_jobs_by_status_and_priority(client, alice, admin):
     dataset_id = await upload_dataset(client, alice.headers)
     await client.post("/api/v1/backtests", json=backtest_request(dataset_id, priority=3), headers=alice.headers)
 
-    body = (await client.get("/api/v1/queue/stats", headers=alice.headers)).json()
+    body = (await client.get("/api/v1/queue/stats", headers=admin.headers)).json()
 
     assert body["by_status"] == {"pending": 1}
     assert body["depth"] == [{"status": "pending", "priority": 3, "jobs": 1}]
     assert body["oldest_pending_seconds"] >= 0
 
 
-async def test_queue_stats_count_the_last_minutes_finishes_by_status(client, alice, queue):
+async def test_queue_stats_count_the_last_minutes_finishes_by_status(client, alice, admin, queue):
     import uuid
 
     from backtest_testing.seed import outcome_for
@@ -44,8 +44,8 @@ async def test_queue_stats_count_the_last_minutes_finishes_by_status(client, ali
     await queue.complete([outcome_for(job)])
     await client.post(f"/api/v1/backtests/{submitted[1]}/cancel", headers=alice.headers)
 
-    body = (await client.get("/api/v1/queue/stats", headers=alice.headers)).json()
-    text = (await client.get("/metrics")).text
+    body = (await client.get("/api/v1/queue/stats", headers=admin.headers)).json()
+    text = (await client.get("/metrics", headers=admin.headers)).text
 
     assert body["by_status"] == {"pending": 1}
     assert body["finished_last_minute"] == 2
@@ -54,29 +54,29 @@ async def test_queue_stats_count_the_last_minutes_finishes_by_status(client, ali
     assert 'backtest_job_duration_seconds{quantile="0.5"}' in text
 
 
-async def test_metrics_expose_request_latency_and_queue_depth(client, alice):
+async def test_metrics_expose_request_latency_and_queue_depth(client, alice, admin):
     dataset_id = await upload_dataset(client, alice.headers)
     await client.post("/api/v1/backtests", json=backtest_request(dataset_id), headers=alice.headers)
 
-    text = (await client.get("/metrics")).text
+    text = (await client.get("/metrics", headers=admin.headers)).text
 
     assert "backtest_api_request_duration_seconds_bucket" in text
     assert 'backtest_queue_jobs{priority="0",status="pending"} 1.0' in text
 
 
-async def test_workers_are_listed_from_the_registry(client, alice, queue):
+async def test_workers_are_listed_from_the_registry(client, admin, queue):
     import uuid
 
     from backtest_shared.jobs.models import WorkerInfo
 
     await queue.register_worker(WorkerInfo(id=uuid.uuid4(), name="w1", host="h", pid=1, version="1", slots=2))
 
-    body = (await client.get("/api/v1/workers", headers=alice.headers)).json()
+    body = (await client.get("/api/v1/workers", headers=admin.headers)).json()
 
     assert [(w["name"], w["state"]) for w in body["items"]] == [("w1", "alive")]
 
 
-async def test_workers_are_listed_with_the_jobs_each_is_running(client, alice, queue):
+async def test_workers_are_listed_with_the_jobs_each_is_running(client, alice, admin, queue):
     import uuid
 
     from backtest_shared.jobs.models import WorkerInfo
@@ -90,7 +90,7 @@ async def test_workers_are_listed_with_the_jobs_each_is_running(client, alice, q
         await queue.register_worker(WorkerInfo(id=worker_id, name=name, host="h", pid=1, version="1", slots=2))
     await queue.claim(busy, 2)
 
-    body = (await client.get("/api/v1/workers", headers=alice.headers)).json()
+    body = (await client.get("/api/v1/workers", headers=admin.headers)).json()
 
     assert {w["name"]: w["running_jobs"] for w in body["items"]} == {"busy": 2, "idle": 0}
 

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from litestar.connection import ASGIConnection
+from litestar.handlers import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware
 from litestar.middleware import AuthenticationResult
 from psycopg_pool import AsyncConnectionPool
@@ -19,10 +20,11 @@ from psycopg_pool import AsyncConnectionPool
 from backtest_api.accounts.keys import hash_api_key
 from backtest_api.accounts.repository import find_principal
 from backtest_api.accounts.schemas import Principal
+from backtest_api.core.errors import ForbiddenError
 from backtest_api.core.errors import UnauthorizedError
 
-#: Paths served without a key: health, metrics and the API documentation.
-PUBLIC_PATHS = ["^/health/", "^/metrics", "^/docs"]
+#: Paths served without a key: health and the API documentation (``/metrics`` needs an admin key).
+PUBLIC_PATHS = ["^/health/", "^/docs"]
 
 
 class Authenticator:
@@ -73,3 +75,13 @@ class ApiKeyAuthMiddleware(AbstractAuthenticationMiddleware):
         principal = await services.authenticator.authenticate(connection.headers.get("authorization"))
         services.rate_limiter.check(principal.key_hash)
         return AuthenticationResult(user=principal, auth=principal.key_hash)
+
+
+def require_admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard of the operators' endpoints (workers, queue-wide statistics, metrics): admin keys only.
+
+    They show every tenant's activity and the machines' names, so a user key gets 403.
+    """
+    user = connection.user
+    if not (isinstance(user, Principal) and user.is_admin):
+        raise ForbiddenError("this endpoint is for operators: it needs an admin key")

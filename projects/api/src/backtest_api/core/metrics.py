@@ -1,4 +1,5 @@
-"""Prometheus metrics: request latency (middleware), queue depth, job outcomes and durations (read at scrape).
+"""Prometheus metrics: request latency (observed at the edge, ``core/edge.py``), queue depth, job outcomes
+and durations (read at scrape).
 
 Metrics are per API process (each uvicorn worker process answers scrapes with its own request
 counters; the queue figures come from the database and are the same everywhere).
@@ -6,15 +7,6 @@ counters; the queue figures come from the database and are the same everywhere).
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp
-from litestar.types import Message
-from litestar.types import Receive
-from litestar.types import Scope
-from litestar.types import Send
 from prometheus_client import Gauge
 from prometheus_client import Histogram
 
@@ -34,28 +26,3 @@ FINISHED_LAST_MINUTE = Gauge(
 JOB_DURATION = Gauge(
     "backtest_job_duration_seconds", "Run time of jobs that succeeded in the last five minutes", ["quantile"]
 )
-
-
-def metrics_middleware(app: ASGIApp) -> ASGIApp:
-    """Observe every HTTP request's latency, labelled with its route template."""
-
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await app(scope, receive, send_wrapper)
-        finally:
-            route: Any = scope.get("path_template") or "unmatched"
-            REQUEST_LATENCY.labels(scope["method"], route, str(status)).observe(time.perf_counter() - started)
-
-    return middleware

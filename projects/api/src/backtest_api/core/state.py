@@ -28,8 +28,9 @@ class Services:
     submitter: Submitter
     #: The schema revision this release expects (``/health/ready`` compares the database's).
     head_revision: str | None = None
-    #: dataset id -> (owner id, content hash); datasets never change once stored.
-    dataset_cache: dict[Any, tuple[Any, str]] = field(default_factory=dict)
+    #: (caller's user id, dataset id) -> what a submit needs of a dataset that caller may use
+    #: (``datasets.services.JobDataset``); datasets never change once stored.
+    dataset_cache: dict[tuple[Any, Any], Any] = field(default_factory=dict)
 
 
 def provide_services(state: State) -> Services:

@@ -4,15 +4,24 @@ The first request with a key reserves it, runs, and stores its answer if it succ
 records are kept for ``idempotency_ttl_seconds`` (24 hours by default), then the key is new again;
 a failed request (4xx/5xx) created nothing and releases the key, so a corrected retry runs.
 The same key with a different request (method, path, query or body) answers 422; while the
-first request is still running, a retry answers 409 with ``Retry-After``.
+first request is still running, a retry answers 409 with ``Retry-After``. JSON bodies are
+compared as canonical JSON (keys sorted, no insignificant whitespace), so a retry that
+reformats the same JSON is the same request; other bodies are compared byte for byte.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import re
 from typing import Any
 
+import msgspec
+import psycopg
 from litestar.enums import ScopeType
+from litestar.openapi.spec import OpenAPIType
+from litestar.openapi.spec import Parameter
+from litestar.openapi.spec import Schema
 from litestar.types import ASGIApp
 from litestar.types import Message
 from litestar.types import Receive
@@ -21,10 +30,28 @@ from litestar.types import Send
 
 from backtest_api.core.errors import ConflictError
 from backtest_api.core.errors import InvalidRequestError
+from backtest_api.core.jsonbody import is_json_media_type
 from backtest_api.idempotency import repository
+
+logger = logging.getLogger(__name__)
 
 HEADER = b"idempotency-key"
 MAX_KEY_LENGTH = 255
+#: 1-255 printable ASCII characters, spaces allowed inside only.
+KEY_PATTERN = r"^[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?$"
+_KEY = re.compile(KEY_PATTERN)
+
+#: How the header is documented on every authenticated POST.
+KEY_PARAMETER = Parameter(
+    name="Idempotency-Key",
+    param_in="header",
+    required=False,
+    description=(
+        "Makes the POST safe to retry: the same key with the same request (JSON compared as canonical JSON) "
+        "answers the first answer again and creates nothing; with a different request, 422"
+    ),
+    schema=Schema(type=OpenAPIType.STRING, min_length=1, max_length=MAX_KEY_LENGTH, pattern=KEY_PATTERN),
+)
 #: Response headers kept with the stored answer.
 REPLAYED_HEADERS = ("content-type", "location")
 
@@ -65,11 +92,21 @@ def _replay(messages: list[Any], receive: Receive) -> Receive:
     return replayed
 
 
+def _canonical_body(scope: Scope, body: bytes) -> bytes:
+    """A JSON body re-encoded with sorted keys and no whitespace; any other body as it is."""
+    if not is_json_media_type(_header(scope, b"content-type")):
+        return body
+    try:
+        return b"json\0" + msgspec.json.encode(msgspec.json.decode(body), order="sorted")
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):  # not JSON: the handler will refuse it
+        return body
+
+
 def _request_hash(scope: Any, body: bytes) -> str:
     digest = hashlib.sha256()
     digest.update(scope["method"].encode())
     digest.update(b"\0" + scope["path"].encode() + b"\0" + bytes(scope.get("query_string", b"")) + b"\0")
-    digest.update(body)
+    digest.update(_canonical_body(scope, body))
     return digest.hexdigest()
 
 
@@ -81,8 +118,11 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
         if key is None or user is None:
             await app(scope, receive, send)
             return
-        if not key.strip() or len(key) > MAX_KEY_LENGTH:
-            raise InvalidRequestError("Idempotency-Key", f"must be 1 to {MAX_KEY_LENGTH} characters")
+        if not _KEY.fullmatch(key):
+            raise InvalidRequestError(
+                "Idempotency-Key",
+                f"must be 1 to {MAX_KEY_LENGTH} printable ASCII characters, not starting or ending with a space",
+            )
         services = scope["app"].state.services
         limit = max(services.settings.max_body_bytes, services.settings.max_dataset_bytes)
         messages, body = await _read_body(receive, limit)
@@ -139,12 +179,26 @@ async def _run_and_store(
             chunks.append(bytes(message.get("body", b"")))
         await send(message)
 
-    stored = False
+    succeeded = False
     try:
         await app(scope, receive, capture)
-        if 200 <= status < 300:
-            await repository.complete(pool, user_id, key, status, b"".join(chunks), headers)
-            stored = True
+        succeeded = 200 <= status < 300
     finally:
-        if not stored:
+        await _settle(pool, user_id, key, status if succeeded else None, b"".join(chunks), headers)
+
+
+async def _settle(
+    pool: Any, user_id: Any, key: str, status: int | None, body: bytes, headers: dict[str, str]
+) -> None:
+    """Store a 2xx answer for replay, or release the key; the answer has been sent either way.
+
+    If the database is away now, the reservation stays and expires after five minutes
+    (a retry meanwhile answers 409): an error here must not replace an answer already sent.
+    """
+    try:
+        if status is None:
             await repository.release(pool, user_id, key)
+        else:
+            await repository.complete(pool, user_id, key, status, body, headers)
+    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        logger.warning("could not settle Idempotency-Key record: %s", exc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import Controller
 from litestar import get
 
+from backtest_api.core.auth import require_admin
 from backtest_api.core.dependencies import ServicesDep
 from backtest_api.workers.repository import list_workers
 from backtest_api.workers.schemas import WorkerList
@@ -13,7 +14,9 @@ from backtest_api.workers.schemas import WorkerList
 class WorkerController(Controller):
     path = "/api/v1/workers"
     tags = ["operations"]
+    #: Host names, process ids and every tenant's running jobs: for operators only.
+    guards = [require_admin]
 
-    @get("/", operation_id="listWorkers", summary="Compute workers (alive, dead or stopped in the last day)")
+    @get("/", operation_id="listWorkers", summary="Compute workers (alive, dead or stopped in the last day; operators)")
     async def list_workers(self, services: ServicesDep) -> WorkerList:
         return WorkerList(items=await list_workers(services.pool, services.settings.worker_dead_after_seconds))
