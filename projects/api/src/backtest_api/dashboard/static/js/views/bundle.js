@@ -24,7 +24,7 @@ export async function bundleView(root, { params: [id], signal }) {
     const counts = Object.entries(bundle.counts).map(([s, n]) => h('span', { class: `badge status-${s}` }, `${s} ${n}`));
     fill(head,
       h('div', { class: 'row' },
-        h('span', { class: `badge status-${bundle.finished ? 'succeeded' : bundle.status}`, id: 'bundle-status' }, bundle.status),
+        h('span', { class: `badge status-${bundle.status}`, id: 'bundle-status' }, bundle.status),
         progressBar(bundle.progress, `${Math.round(bundle.progress * 100)} % of ${bundle.total_jobs}`),
         bundle.finished ? null : h('button', { id: 'cancel', class: 'danger', onclick: cancel }, 'Cancel sweep')),
       h('p', { class: 'muted small' }, counts, ` · created ${fmtTime(bundle.created_at)}`));
