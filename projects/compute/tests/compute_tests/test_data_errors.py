@@ -10,17 +10,17 @@ from __future__ import annotations
 import uuid
 
 import msgspec
-from compute_tests.helpers import fast_settings
-from compute_tests.helpers import fetchall
-from compute_tests.helpers import running_worker
-from compute_tests.helpers import slow_strategy
-from compute_tests.helpers import wait_until
 from psycopg_pool import AsyncConnectionPool
 
 from backtest_shared.jobs.repository import JobQueue
 from backtest_testing.seed import job_for
 from backtest_testing.seed import seed_dataset
 from backtest_testing.seed import seed_user
+from compute_tests.helpers import fast_settings
+from compute_tests.helpers import fetchall
+from compute_tests.helpers import running_worker
+from compute_tests.helpers import slow_strategy
+from compute_tests.helpers import wait_until
 
 #: A pending job holding the key of job %(twin)s (of the same owner), in one statement so no claim sees it before.
 CLASHING_JOB = """

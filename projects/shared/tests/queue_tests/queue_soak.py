@@ -66,8 +66,9 @@ class SoakClient:
     async def _submit(self) -> None:
         owner, job = self._user()
         try:
-            ids = await self.queue.enqueue(owner, [job] * self.random.randint(1, 2), priority=self.random.choice([0, 5]),
-                                           max_pending=50)
+            ids = await self.queue.enqueue(
+                owner, [job] * self.random.randint(1, 2), priority=self.random.choice([0, 5]), max_pending=50
+            )
         except PendingLimitExceededError:
             return
         self.submitted.extend(ids)

@@ -79,15 +79,35 @@ from __future__ import annotations
 import re
 from typing import Final
 
+#: Each compacted statement's complete text with its comments, as written here:
+#: what ``readable`` returns, and what the checked-in snapshots hold.
+_READABLE: dict[str, str] = {}
+
 
 def _compact(sql: str) -> str:
     """The statement without comments and runs of whitespace.
 
     psycopg caches the parsing of a query's ``%(name)s`` placeholders only for
-    queries up to 4,096 bytes; a longer one is parsed again on every execution
-    (ENQUEUE at 4,114 bytes cost the API a tenth of its CPU that way).
+    queries up to 4,096 bytes; a longer one is parsed again on every execution,
+    which for the enqueue statements cost the API a tenth of its CPU.
     """
-    return re.sub(r"\s+", " ", re.sub(r"--[^\n]*", "", sql)).strip()
+    compact = re.sub(r"\s+", " ", re.sub(r"--[^\n]*", "", sql)).strip()
+    _READABLE[compact] = sql.strip()
+    return compact
+
+
+def readable(statement: str) -> str:
+    """The complete text of a statement of this module, with its comments and layout."""
+    return _READABLE.get(statement, statement).strip()
+
+
+def statements() -> dict[str, str]:
+    """Every public statement of this module by name, in its readable form."""
+    return {
+        name: readable(value)
+        for name, value in globals().items()
+        if name.isupper() and not name.startswith("_") and isinstance(value, str) and " " in value
+    }
 
 
 PENDING_CHANNEL: Final = "backtest_jobs_pending"

@@ -1,0 +1,1 @@
+SELECT status, priority, count(*) AS jobs FROM backtest_jobs GROUP BY status, priority

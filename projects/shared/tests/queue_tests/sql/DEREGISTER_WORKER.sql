@@ -1,0 +1,1 @@
+UPDATE workers SET stopped_at = now(), heartbeat_at = now() WHERE id = %(id)s
