@@ -79,6 +79,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from backtest_shared.jobs import lifecycle
+
 #: Each compacted statement's complete text with its comments, as written here:
 #: what ``readable`` returns, and what the checked-in snapshots hold.
 _READABLE: dict[str, str] = {}
@@ -203,6 +205,12 @@ logged AS (
 #: A finished job's run time, for ``_log_finishes`` over a CTE returning ``started_at``.
 _RUN_SECONDS: Final = "extract(epoch FROM now() - s.started_at)::float8"
 
+
+#: The lifecycle's rules, each stated once (``lifecycle``): an attempt that fails
+#: or is lost is retried while attempts remain, and a cancel request wins over
+#: every other outcome of the attempt it interrupts.
+_RETRY: Final = f"({lifecycle.RETRY_SQL})"
+_CANCEL_WINS: Final = lifecycle.CANCEL_WINS_SQL
 
 _BACKOFF_SECONDS: Final = (
     "least(%(backoff_cap)s::float8, %(backoff_base)s::float8 * power(2, greatest(j.attempts - 1, 0)))"
@@ -522,8 +530,8 @@ RETURNING j.id
 _COMPLETE_CTES: Final = f"""
 finished AS (
     UPDATE backtest_jobs j
-       SET status = CASE WHEN j.cancel_requested THEN 'cancelled' ELSE 'succeeded' END,
-           progress = CASE WHEN j.cancel_requested THEN j.progress ELSE 1 END,
+       SET status = CASE WHEN {_CANCEL_WINS} THEN 'cancelled' ELSE 'succeeded' END,
+           progress = CASE WHEN {_CANCEL_WINS} THEN j.progress ELSE 1 END,
            finished_at = now(),
            lease_expires_at = NULL,
            error = NULL
@@ -563,15 +571,15 @@ SELECT 'finished', f.id, f.status, NULL, NULL, NULL, NULL, f.bundle_id, NULL, NU
 FAIL: Final = _compact(f"""
 WITH failed AS (
 UPDATE backtest_jobs j
-   SET status = CASE WHEN j.cancel_requested THEN 'cancelled'
-                     WHEN %(retry)s AND j.attempts < j.max_attempts THEN 'pending'
+   SET status = CASE WHEN {_CANCEL_WINS} THEN 'cancelled'
+                     WHEN %(retry)s AND {_RETRY} THEN 'pending'
                      ELSE 'failed' END,
-       run_after = CASE WHEN %(retry)s AND j.attempts < j.max_attempts
+       run_after = CASE WHEN %(retry)s AND {_RETRY}
                         THEN now() + {_BACKOFF_SECONDS} * interval '1 second'
                         ELSE j.run_after END,
-       finished_at = CASE WHEN j.cancel_requested OR NOT %(retry)s OR j.attempts >= j.max_attempts
+       finished_at = CASE WHEN {_CANCEL_WINS} OR NOT %(retry)s OR NOT {_RETRY}
                           THEN now() END,
-       worker_id = CASE WHEN %(retry)s AND j.attempts < j.max_attempts AND NOT j.cancel_requested
+       worker_id = CASE WHEN %(retry)s AND {_RETRY} AND NOT {_CANCEL_WINS}
                         THEN NULL ELSE j.worker_id END,
        lease_expires_at = NULL,
        error = %(error)s
@@ -584,9 +592,9 @@ SELECT id, status, bundle_id FROM failed
 RELEASE: Final = _compact(f"""
 WITH released AS (
 UPDATE backtest_jobs j
-   SET status = CASE WHEN j.cancel_requested THEN 'cancelled' ELSE 'pending' END,
+   SET status = CASE WHEN {_CANCEL_WINS} THEN 'cancelled' ELSE 'pending' END,
        attempts = greatest(j.attempts - 1, 0),
-       finished_at = CASE WHEN j.cancel_requested THEN now() END,
+       finished_at = CASE WHEN {_CANCEL_WINS} THEN now() END,
        worker_id = NULL,
        lease_expires_at = NULL,
        run_after = now(),
@@ -608,18 +616,18 @@ WITH expired AS (
        FOR UPDATE OF j SKIP LOCKED
 ), reaped AS (
 UPDATE backtest_jobs j
-   SET status = CASE WHEN j.cancel_requested THEN 'cancelled'
-                     WHEN j.attempts < j.max_attempts THEN 'pending'
+   SET status = CASE WHEN {_CANCEL_WINS} THEN 'cancelled'
+                     WHEN {_RETRY} THEN 'pending'
                      ELSE 'failed' END,
-       error = CASE WHEN j.cancel_requested THEN j.error
-                    WHEN j.attempts < j.max_attempts
+       error = CASE WHEN {_CANCEL_WINS} THEN j.error
+                    WHEN {_RETRY}
                     THEN 'worker lost: lease expired during attempt ' || j.attempts || ', retrying'
                     ELSE 'worker lost: lease expired during the last of ' || j.max_attempts
                          || ' attempts' END,
-       run_after = CASE WHEN j.attempts < j.max_attempts AND NOT j.cancel_requested
+       run_after = CASE WHEN {_RETRY} AND NOT {_CANCEL_WINS}
                         THEN now() + {_BACKOFF_SECONDS} * interval '1 second'
                         ELSE j.run_after END,
-       finished_at = CASE WHEN j.cancel_requested OR j.attempts >= j.max_attempts
+       finished_at = CASE WHEN {_CANCEL_WINS} OR NOT {_RETRY}
                           THEN now() END,
        lease_expires_at = NULL
   FROM expired

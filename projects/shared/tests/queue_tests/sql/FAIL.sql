@@ -1,14 +1,14 @@
 WITH failed AS (
 UPDATE backtest_jobs j
    SET status = CASE WHEN j.cancel_requested THEN 'cancelled'
-                     WHEN %(retry)s AND j.attempts < j.max_attempts THEN 'pending'
+                     WHEN %(retry)s AND (j.attempts < j.max_attempts) THEN 'pending'
                      ELSE 'failed' END,
-       run_after = CASE WHEN %(retry)s AND j.attempts < j.max_attempts
+       run_after = CASE WHEN %(retry)s AND (j.attempts < j.max_attempts)
                         THEN now() + least(%(backoff_cap)s::float8, %(backoff_base)s::float8 * power(2, greatest(j.attempts - 1, 0))) * interval '1 second'
                         ELSE j.run_after END,
-       finished_at = CASE WHEN j.cancel_requested OR NOT %(retry)s OR j.attempts >= j.max_attempts
+       finished_at = CASE WHEN j.cancel_requested OR NOT %(retry)s OR NOT (j.attempts < j.max_attempts)
                           THEN now() END,
-       worker_id = CASE WHEN %(retry)s AND j.attempts < j.max_attempts AND NOT j.cancel_requested
+       worker_id = CASE WHEN %(retry)s AND (j.attempts < j.max_attempts) AND NOT j.cancel_requested
                         THEN NULL ELSE j.worker_id END,
        lease_expires_at = NULL,
        error = %(error)s

@@ -9,17 +9,17 @@ WITH expired AS (
 ), reaped AS (
 UPDATE backtest_jobs j
    SET status = CASE WHEN j.cancel_requested THEN 'cancelled'
-                     WHEN j.attempts < j.max_attempts THEN 'pending'
+                     WHEN (j.attempts < j.max_attempts) THEN 'pending'
                      ELSE 'failed' END,
        error = CASE WHEN j.cancel_requested THEN j.error
-                    WHEN j.attempts < j.max_attempts
+                    WHEN (j.attempts < j.max_attempts)
                     THEN 'worker lost: lease expired during attempt ' || j.attempts || ', retrying'
                     ELSE 'worker lost: lease expired during the last of ' || j.max_attempts
                          || ' attempts' END,
-       run_after = CASE WHEN j.attempts < j.max_attempts AND NOT j.cancel_requested
+       run_after = CASE WHEN (j.attempts < j.max_attempts) AND NOT j.cancel_requested
                         THEN now() + least(%(backoff_cap)s::float8, %(backoff_base)s::float8 * power(2, greatest(j.attempts - 1, 0))) * interval '1 second'
                         ELSE j.run_after END,
-       finished_at = CASE WHEN j.cancel_requested OR j.attempts >= j.max_attempts
+       finished_at = CASE WHEN j.cancel_requested OR NOT (j.attempts < j.max_attempts)
                           THEN now() END,
        lease_expires_at = NULL
   FROM expired
