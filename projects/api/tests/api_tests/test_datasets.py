@@ -120,7 +120,7 @@ async def test_another_users_dataset_cannot_be_deleted(client, alice, bob):
 
 async def test_the_dataset_cache_stays_bounded_and_submits_still_find_evicted_datasets(client, alice, monkeypatch):
     monkeypatch.setattr(dataset_services, "MAX_CACHED_DATASETS", 2)
-    first, second, third = [await upload_dataset(client, alice.headers) for _ in range(3)]
+    first, second, third = [await upload_dataset(client, alice.headers, seed=seed) for seed in (1, 2, 3)]
 
     submitted = [
         await client.post("/api/v1/backtests", json=backtest_request(dataset), headers=alice.headers)

@@ -40,7 +40,7 @@ async def test_trades_are_also_served_as_csv(client, alice, queue):
     assert response.headers["content-type"].startswith("text/csv")
     header, row = response.text.strip().split("\n")
     assert header.startswith("entry_time,exit_time,entry_price")
-    assert row.startswith("1,2,10.0,11.0,long")
+    assert row.startswith("1970-01-01T00:00:01Z,1970-01-01T00:00:02Z,10.0,11.0,long")
 
 
 async def test_an_identical_request_reuses_the_finished_result(client, alice, queue):

@@ -17,6 +17,7 @@ from litestar.params import Parameter
 from litestar.response import ServerSentEvent
 
 from backtest_api.backtests import services as backtests
+from backtest_api.backtests.events import progress_messages
 from backtest_api.backtests.repository import JobFilter
 from backtest_api.backtests.repository import list_jobs
 from backtest_api.backtests.schemas import Backtest
@@ -102,7 +103,7 @@ class BacktestController(Controller):
     @get(
         "/{backtest_id:uuid}/trades.csv",
         operation_id="getBacktestTradesCsv",
-        summary="A succeeded backtest's trades as CSV",
+        summary="A succeeded backtest's trades as CSV (ISO-8601 UTC times)",
         media_type="text/csv",
     )
     async def trades_csv(
@@ -116,6 +117,22 @@ class BacktestController(Controller):
         )
 
     @get(
+        "/{backtest_id:uuid}/equity.csv",
+        operation_id="getBacktestEquityCsv",
+        summary="A succeeded backtest's equity curve and drawdown as CSV (ISO-8601 UTC times)",
+        media_type="text/csv",
+    )
+    async def equity_csv(
+        self, services: ServicesDep, user: CurrentUser, backtest_id: FromPath[uuid.UUID]
+    ) -> Response[str]:
+        body = await backtests.equity_csv(services, user, backtest_id)
+        return Response(
+            body,
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="equity-{backtest_id}.csv"'},
+        )
+
+    @get(
         "/{backtest_id:uuid}/events",
         operation_id="streamBacktestEvents",
         summary="Server-sent events of a backtest's progress until it is final",
@@ -125,7 +142,7 @@ class BacktestController(Controller):
         self, services: ServicesDep, user: CurrentUser, backtest_id: FromPath[uuid.UUID]
     ) -> ServerSentEvent:
         await backtests.visible_job(services, user, backtest_id)
-        return ServerSentEvent(backtests.progress_events(services, user, backtest_id), event_type="progress")
+        return ServerSentEvent(progress_messages(backtests.progress_events(services, user, backtest_id)))
 
     @post(
         "/{backtest_id:uuid}/cancel",

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,6 +11,9 @@ import msgspec
 import psycopg
 
 from backtest_api.accounts.schemas import Principal
+from backtest_api import suggestions
+from backtest_api.backtests import exports
+from backtest_api.backtests.benchmark import buy_and_hold_return
 from backtest_api.backtests.schemas import Backtest
 from backtest_api.backtests.schemas import BacktestAccepted
 from backtest_api.backtests.schemas import BacktestCreate
@@ -22,17 +23,15 @@ from backtest_api.core.errors import NotFoundError
 from backtest_api.core.state import Services
 from backtest_api.datasets import services as datasets
 from backtest_shared.db.models import FINAL_STATUSES
-from backtest_shared.engine import Trade
 from backtest_shared.jobs.config import config_content_hash
+from backtest_shared.jobs.config import JobConfigError
 from backtest_shared.jobs.config import decode_backtest_config
 from backtest_shared.jobs.models import JobState
 from backtest_shared.jobs.models import QueuedJob
 from backtest_shared.jobs.models import SingleSubmit
+from backtest_shared.jobs.models import StoredResult
 from backtest_shared.jobs.repository import PendingLimitExceededError
 from backtest_shared.jobs.repository import check_job_options
-
-TRADE_COLUMNS = tuple(Trade.__struct_fields__)
-
 
 def max_pending(services: Services, user: Principal) -> int:
     return user.max_pending_jobs if user.max_pending_jobs is not None else services.settings.max_pending_jobs
@@ -40,7 +39,10 @@ def max_pending(services: Services, user: Principal) -> int:
 
 async def queued_job(services: Services, user: Principal, dataset_id: uuid.UUID, strategy: Any) -> QueuedJob:
     """Validate a config (400 naming the field) and resolve its dataset (404) into a job to enqueue."""
-    config = decode_backtest_config({"dataset_id": str(dataset_id), "strategy": strategy})
+    try:
+        config = decode_backtest_config({"dataset_id": str(dataset_id), "strategy": strategy})
+    except JobConfigError as exc:
+        raise JobConfigError(exc.field, suggestions.explain(exc.field, exc.reason)) from None
     content_hash = await datasets.content_hash_for_job(services, user, dataset_id)
     return QueuedJob(config=config, config_hash=config_content_hash(config.strategy, content_hash))
 
@@ -98,7 +100,8 @@ async def describe(services: Services, state: JobState) -> Backtest:
     if state.status == "succeeded":
         stored = await services.queue.get_result(state.id)
         if stored is not None:
-            result = BacktestResult(metrics=stored.metrics, equity_curve=stored.equity_curve, trades=stored.trades)
+            metrics = {**stored.metrics, "buy_and_hold_return": await buy_and_hold_return(services, state.dataset_id)}
+            result = BacktestResult(metrics=metrics, equity_curve=stored.equity_curve, trades=stored.trades)
     return Backtest(
         id=state.id,
         status=state.status,
@@ -125,20 +128,21 @@ async def cancel(services: Services, user: Principal, job_id: uuid.UUID) -> Back
     return await describe(services, await visible_job(services, user, job_id))
 
 
-async def trades_csv(services: Services, user: Principal, job_id: uuid.UUID) -> str:
+async def stored_result(services: Services, user: Principal, job_id: uuid.UUID) -> StoredResult:
+    """A succeeded backtest's stored result, else 404."""
     state = await visible_job(services, user, job_id)
     stored = await services.queue.get_result(job_id) if state.status == "succeeded" else None
     if stored is None:
         raise NotFoundError("result of backtest", job_id)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(TRADE_COLUMNS)
-    for trade in stored.trades:
-        if isinstance(trade, dict):
-            writer.writerow([trade.get(column) for column in TRADE_COLUMNS])
-        else:
-            writer.writerow(list(trade))
-    return out.getvalue()
+    return stored
+
+
+async def trades_csv(services: Services, user: Principal, job_id: uuid.UUID) -> str:
+    return exports.trades_csv((await stored_result(services, user, job_id)).trades)
+
+
+async def equity_csv(services: Services, user: Principal, job_id: uuid.UUID) -> str:
+    return exports.equity_csv((await stored_result(services, user, job_id)).equity_curve)
 
 
 async def progress_events(services: Services, user: Principal, job_id: uuid.UUID) -> AsyncIterator[bytes]:

@@ -16,6 +16,8 @@ from litestar.params import Parameter
 from litestar.response import ServerSentEvent
 
 from backtest_api.backtests.controllers import Wait
+from backtest_api.backtests.events import progress_messages
+from backtest_api.bundles import exports
 from backtest_api.bundles import repository
 from backtest_api.bundles import services as bundles
 from backtest_api.bundles.schemas import RANK_BY_DESCRIPTION
@@ -25,6 +27,12 @@ from backtest_api.bundles.schemas import BundleCreate
 from backtest_api.bundles.schemas import BundlePage
 from backtest_api.core.dependencies import CurrentUser
 from backtest_api.core.dependencies import ServicesDep
+
+
+TOP_DESCRIPTION = (
+    "How many ranked results to return (default 20, 0 for none); `total_results` says how many there are, "
+    "and `results.csv` has all of them"
+)
 
 
 class BundleCancelled(msgspec.Struct, kw_only=True):
@@ -77,7 +85,7 @@ class BundleController(Controller):
         rank_by: Annotated[
             str | None, Parameter(description=RANK_BY_DESCRIPTION, max_length=64, required=False)
         ] = None,
-        top: Annotated[int, Parameter(ge=0, le=10_000, required=False)] = 20,
+        top: Annotated[int, Parameter(ge=0, le=10_000, required=False, description=TOP_DESCRIPTION)] = 20,
     ) -> Bundle:
         bundle, counts = await bundles.wait_for_bundle(services, user, bundle_id, wait)
         return await bundles.describe(services, bundle, counts, rank_by, top)
@@ -90,7 +98,31 @@ class BundleController(Controller):
     )
     async def events(self, services: ServicesDep, user: CurrentUser, bundle_id: FromPath[uuid.UUID]) -> ServerSentEvent:
         await bundles.visible_bundle(services, user, bundle_id)
-        return ServerSentEvent(bundles.progress_events(services, user, bundle_id), event_type="progress")
+        return ServerSentEvent(progress_messages(bundles.progress_events(services, user, bundle_id)))
+
+    @get(
+        "/{bundle_id:uuid}/results.csv",
+        operation_id="getBundleResultsCsv",
+        summary="Every succeeded backtest of a bundle as CSV, ranked: one column per parameter and metric",
+        media_type="text/csv",
+    )
+    async def results_csv(
+        self,
+        services: ServicesDep,
+        user: CurrentUser,
+        bundle_id: FromPath[uuid.UUID],
+        rank_by: Annotated[
+            str | None, Parameter(description=RANK_BY_DESCRIPTION, max_length=64, required=False)
+        ] = None,
+    ) -> Response[str]:
+        bundle = await bundles.visible_bundle(services, user, bundle_id)
+        metric = str(rank_by or bundle.rank_by)
+        body = await exports.results_csv(services, bundle, metric)
+        return Response(
+            body,
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="bundle-{bundle_id}-results.csv"'},
+        )
 
     @post(
         "/{bundle_id:uuid}/cancel",

@@ -24,6 +24,17 @@ Grid = Annotated[
         examples=[{"indicators.fast.period": [5, 10, 20], "indicators.slow.period": [50, 100]}],
     ),
 ]
+Where = Annotated[
+    str | list[str],
+    msgspec.Meta(
+        description=(
+            "Constraints on the grid's combinations (all must hold): comparisons of parameter paths and numbers, "
+            "with + - * /, and/or/not. A path is a grid key or any numeric field of the base strategy; "
+            "`fast.period` is short for `indicators.fast.period`"
+        ),
+        examples=["fast.period < slow.period", ["slow.period >= 2 * fast.period", "money.stop_loss_pct <= 5"]],
+    ),
+]
 
 
 class BundleCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -32,6 +43,7 @@ class BundleCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     dataset_id: uuid.UUID
     base: Strategy | None = None
     grid: Grid | None = None
+    where: Where | None = None
     strategies: list[Strategy] | None = None
     name: Annotated[str, msgspec.Meta(max_length=200)] | None = None
     rank_by: RankBy = "sharpe"
@@ -62,6 +74,7 @@ class Bundle(msgspec.Struct, kw_only=True):
 
     id: uuid.UUID
     name: str | None
+    #: pending, running, finished (every backtest final) or cancelled (final, some cancelled).
     status: str
     finished: bool
     total_jobs: int
@@ -70,6 +83,8 @@ class Bundle(msgspec.Struct, kw_only=True):
     rank_by: str
     created_at: dt.datetime
     results: list[RankedBacktest]
+    #: Succeeded backtests there are to rank (``results`` holds the ``top`` of them).
+    total_results: int
     best: RankedBacktest | None
 
 

@@ -12,9 +12,11 @@ import anyio.to_thread
 import msgspec
 import psycopg
 
+from backtest_api import suggestions
 from backtest_api.accounts.schemas import Principal
 from backtest_api.backtests.schemas import ProgressEvent
 from backtest_api.backtests.services import max_pending
+from backtest_api.bundles import grid as constrained
 from backtest_api.bundles import repository
 from backtest_api.bundles.repository import BundleRow
 from backtest_api.bundles.schemas import Bundle
@@ -42,7 +44,8 @@ def _decode(raw: Any, prefix: str) -> StrategySpec:
     try:
         return decode_strategy(raw)
     except EngineValidationError as exc:
-        raise EngineValidationError(f"{prefix}.{exc.field}" if exc.field else prefix, exc.reason) from None
+        field = f"{prefix}.{exc.field}" if exc.field else prefix
+        raise EngineValidationError(field, suggestions.explain(field, exc.reason)) from None
 
 
 def _check_size(services: Services, size: int, field: str) -> None:
@@ -61,6 +64,8 @@ def expand(services: Services, request: BundleCreate) -> list[StrategySpec]:
     if request.strategies is not None:
         if request.base is not None or request.grid is not None:
             raise InvalidRequestError("strategies", "give either strategies or base (with a grid), not both")
+        if request.where is not None:
+            raise InvalidRequestError("where", "constraints filter a grid; a list of strategies has none")
         if not request.strategies:
             raise InvalidRequestError("strategies", "must not be empty")
         _check_size(services, len(request.strategies), "strategies")
@@ -68,12 +73,19 @@ def expand(services: Services, request: BundleCreate) -> list[StrategySpec]:
     if request.base is None:
         raise InvalidRequestError("base", "required (a base strategy and a grid, or a list of strategies)")
     grid = request.grid or {}
-    _check_size(services, math.prod(len(values) for values in grid.values()), "grid")
+    if request.where is None:
+        _check_size(services, math.prod(len(values) for values in grid.values()), "grid")
     base = _decode(request.base, "base")
     try:
-        return expand_grid(base, grid)
+        if request.where is None:
+            return expand_grid(base, grid)
+        keys, combos = constrained.filtered_combinations(base, grid, constrained.parse_where(request.where))
+        if not combos:
+            raise InvalidRequestError("where", "no combination of the grid satisfies the constraints")
+        _check_size(services, len(combos), "grid")
+        return constrained.build_specs(base, keys, combos)
     except EngineValidationError as exc:
-        field = exc.field if exc.field.startswith("grid") else f"base.{exc.field}"
+        field = exc.field if exc.field.startswith(("grid", "where")) else f"base.{exc.field}"
         raise EngineValidationError(field, exc.reason) from None
 
 
@@ -87,9 +99,13 @@ def _jobs(specs: list[StrategySpec], dataset_id: uuid.UUID, content_hash: str) -
     ]
 
 
+def _unknown_metric(name: str) -> str:
+    return f"unknown metric {name!r}; choose one of: {', '.join(sorted(RANKABLE_METRICS))}"
+
+
 async def submit(services: Services, user: Principal, request: BundleCreate) -> BundleAccepted:
     if request.rank_by not in RANKABLE_METRICS:
-        raise InvalidRequestError("rank_by", f"unknown metric {request.rank_by!r}")
+        raise InvalidRequestError("rank_by", _unknown_metric(request.rank_by))
     content_hash = await datasets.content_hash_for_job(services, user, request.dataset_id)
     specs = await anyio.to_thread.run_sync(expand, services, request)
     jobs = await anyio.to_thread.run_sync(_jobs, specs, request.dataset_id, content_hash)
@@ -131,12 +147,13 @@ def _progress(bundle: BundleRow, counts: dict[str, tuple[int, float]]) -> tuple[
     partial = counts.get("running", (0, 0.0))[1]
     progress = (done + partial) / bundle.total_jobs if bundle.total_jobs else 1.0
     if unfinished == 0:
-        return "finished", True, 1.0
+        return ("cancelled" if counts.get("cancelled", (0, 0.0))[0] else "finished"), True, 1.0
     status = "running" if counts.get("running", (0, 0.0))[0] or done else "pending"
     return status, False, min(progress, 1.0)
 
 
-def _parameters(bundle: BundleRow, strategy: dict[str, Any]) -> dict[str, Any]:
+def parameters(bundle: BundleRow, strategy: dict[str, Any]) -> dict[str, Any]:
+    """The grid values of one backtest of the bundle (a list bundle: the strategy's name)."""
     grid = bundle.request.get("grid") or {}
     if not grid:
         return {"name": strategy.get("name")}
@@ -173,10 +190,10 @@ async def describe(
 ) -> Bundle:
     metric = rank_by or bundle.rank_by
     if metric not in RANKABLE_METRICS:
-        raise InvalidRequestError("rank_by", f"unknown metric {metric!r}")
+        raise InvalidRequestError("rank_by", _unknown_metric(metric))
     rows = await repository.ranked(services.pool, bundle.id, metric, top)
     results = [
-        RankedBacktest(rank=i + 1, backtest_id=job_id, parameters=_parameters(bundle, strategy), metrics=metrics)
+        RankedBacktest(rank=i + 1, backtest_id=job_id, parameters=parameters(bundle, strategy), metrics=metrics)
         for i, (job_id, strategy, metrics) in enumerate(rows)
     ]
     status, finished, progress = _progress(bundle, counts)
@@ -191,6 +208,7 @@ async def describe(
         rank_by=metric,
         created_at=bundle.created_at,
         results=results,
+        total_results=counts.get("succeeded", (0, 0.0))[0],
         best=results[0] if results else None,
     )
 

@@ -30,6 +30,7 @@ from backtest_api.core.dependencies import CurrentUser
 from backtest_api.core.dependencies import ServicesDep
 from backtest_api.datasets import repository
 from backtest_api.datasets import services as datasets
+from backtest_api.datasets import uploads
 from backtest_api.datasets.schemas import Dataset
 from backtest_api.datasets.schemas import DatasetPage
 
@@ -53,6 +54,9 @@ class UploadOperation(Operation):
                 "text/csv": OpenAPIMediaType(schema=binary),
                 "application/vnd.apache.parquet": OpenAPIMediaType(schema=binary),
                 "application/octet-stream": OpenAPIMediaType(schema=binary),
+                "multipart/form-data": OpenAPIMediaType(
+                    schema=Schema(type=OpenAPIType.OBJECT, properties={"file": binary}, required=["file"])
+                ),
             },
         )
 
@@ -75,15 +79,25 @@ class DatasetController(Controller):
         services: ServicesDep,
         user: CurrentUser,
         body: RawBody,
-        name: Annotated[str, Parameter(min_length=1, max_length=200, description="Display name")],
+        name: Annotated[
+            str | None,
+            Parameter(
+                min_length=1,
+                max_length=200,
+                required=False,
+                description="Display name (default: the uploaded file's name)",
+            ),
+        ] = None,
         file_format: Annotated[
             Literal["csv", "parquet"] | None,
             QueryParameter(name="format", description="File format (default: detected)", required=False),
         ] = None,
     ) -> Response[Dataset]:
-        chosen = datasets.detect_format(body, file_format, request.headers.get("content-type"))
-        dataset = await datasets.upload(services, user, name, body, chosen)
-        return Response(dataset, status_code=201, headers={"Location": f"{self.path}/{dataset.id}"})
+        content, filename, content_type = await uploads.received_file(request, body)
+        chosen = datasets.detect_format(content, file_format, content_type)
+        dataset = await datasets.upload(services, user, name or filename or "dataset", content, chosen)
+        status = 200 if dataset.existing else 201
+        return Response(dataset, status_code=status, headers={"Location": f"{self.path}/{dataset.id}"})
 
     @get("/", operation_id="listDatasets", summary="List your datasets, newest first")
     async def list_datasets(

@@ -17,6 +17,8 @@ class Dataset(msgspec.Struct, frozen=True, kw_only=True):
     last_timestamp: int
     size_bytes: int
     created_at: dt.datetime
+    #: True when the upload's bars were already stored: this is that dataset (200), nothing new was stored.
+    existing: bool = False
 
 
 class DatasetPage(msgspec.Struct, frozen=True, kw_only=True):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import anyio.to_thread
+import msgspec
 
 from backtest_api.accounts.schemas import Principal
 from backtest_api.core.errors import ConflictError
@@ -12,12 +13,14 @@ from backtest_api.core.errors import InvalidRequestError
 from backtest_api.core.errors import NotFoundError
 from backtest_api.core.state import Services
 from backtest_api.datasets import repository
+from backtest_api.datasets import uploads
 from backtest_api.datasets.schemas import Dataset
 from backtest_shared.datasets.store import insert_dataset
 from backtest_shared.engine import OHLCV
 from backtest_shared.engine import EngineValidationError
 from backtest_shared.engine import load_csv
 from backtest_shared.engine import load_parquet
+from backtest_shared.engine import ohlcv_content_hash
 
 #: Datasets whose (owner, content hash) an API process keeps in memory; datasets never
 #: change, so entries never go stale, but the number of datasets has no bound.
@@ -44,7 +47,9 @@ def parse_ohlcv(body: bytes, file_format: str) -> OHLCV:
     loader = load_parquet if file_format == "parquet" else load_csv
     try:
         return loader(body)
-    except EngineValidationError:
+    except EngineValidationError as exc:
+        if file_format == "csv":
+            raise uploads.with_line(exc, body) from None
         raise
     except Exception as exc:  # a file pandas/pyarrow cannot read at all
         raise InvalidRequestError("data", f"not a readable {file_format.upper()} file: {exc}") from None
@@ -52,6 +57,10 @@ def parse_ohlcv(body: bytes, file_format: str) -> OHLCV:
 
 async def upload(services: Services, user: Principal, name: str, body: bytes, file_format: str) -> Dataset:
     data = await anyio.to_thread.run_sync(parse_ohlcv, body, file_format)
+    identical = await uploads.identical_dataset(services.pool, user.id, ohlcv_content_hash(data))
+    if identical is not None:
+        existing = await get(services, user, identical)
+        return msgspec.structs.replace(existing, existing=True)
     stored = await insert_dataset(services.pool, user.id, name, data)
     _remember(services, stored.id, (stored.owner_id, stored.content_hash))
     return Dataset(
