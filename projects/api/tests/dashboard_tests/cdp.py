@@ -88,6 +88,7 @@ class Browser:
                 raise BrowserError("chromium did not open its DevTools port")
             time.sleep(0.1)
         port = int(port_file.read_text().split()[0])
+        self.port = port
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as answer:
             targets = json.load(answer)
         page = next(t for t in targets if t["type"] == "page")
@@ -213,6 +214,13 @@ class Browser:
     def close(self) -> None:
         try:
             self.ws.close()
+            # The browser may run in a session of its own: ask it to quit, then signal the group we started.
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/json/version", timeout=5) as answer:
+                browser_url = json.load(answer)["webSocketDebuggerUrl"]
+            with connect(browser_url, open_timeout=5) as browser:
+                browser.send(json.dumps({"id": 1, "method": "Browser.close"}))
+        except OSError:
+            pass  # already gone
         finally:
             self._signal_group(signal.SIGTERM)
             try:

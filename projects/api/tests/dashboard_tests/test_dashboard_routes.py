@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from backtest_api.accounts.repository import create_user
@@ -22,7 +23,7 @@ from backtest_shared.engine import STRATEGY_B_EXAMPLE
 from backtest_shared.engine import synthetic_ohlcv
 from backtest_shared.engine.examples import RSI_BOTH_EXAMPLE
 
-Client = AsyncTestClient  # type: ignore[type-arg]
+Client = AsyncTestClient[Litestar]
 
 
 @pytest_asyncio.fixture
@@ -109,7 +110,8 @@ async def test_validation_is_a_dry_run_of_a_submit(client: Client, headers: dict
     )
     assert ok.status_code == 200, ok.text
     assert ok.json() == {"valid": True, "total_jobs": 1}
-    bad = {**STRATEGY_A_EXAMPLE, "indicators": {**STRATEGY_A_EXAMPLE["indicators"], "fast": {"kind": "sma", "period": 0}}}
+    indicators = {**STRATEGY_A_EXAMPLE["indicators"], "fast": {"kind": "sma", "period": 0}}
+    bad = {**STRATEGY_A_EXAMPLE, "indicators": indicators}
     refused = await client.post(
         "/api/v1/validate/backtest", json={"dataset_id": dataset_id, "strategy": bad}, headers=headers
     )
