@@ -29,8 +29,10 @@ class _GatedQueue(JobQueue):
         self.answered = asyncio.Event()
         self.gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-    async def heartbeat(self, worker_id: uuid.UUID, leases: Iterable[Lease]) -> HeartbeatReply:
-        reply = await super().heartbeat(worker_id, leases)
+    async def heartbeat(
+        self, worker_id: uuid.UUID, leases: Iterable[Lease], *, degraded: str | None = None
+    ) -> HeartbeatReply:
+        reply = await super().heartbeat(worker_id, leases, degraded=degraded)
         self.answered.set()
         await self.gate
         return reply
