@@ -11,7 +11,9 @@ own. Times are medians (and minima) of warm runs; bars/s = bars / median time;
 
 ``--baseline-src DIR`` also times another copy of the engine (DIR is a
 ``src`` directory, e.g. an export of an older commit) in the same run: each
-case runs old then new, alternately, so both see the same machine load.
+case runs old then new, alternately (``--rounds`` times), so both see the
+same machine load; it reports the best and the median time of each engine
+and their ratios (new/old).
 Array conventions: synthetic OHLCV (int64 epoch seconds, float64 prices).
 """
 
@@ -155,6 +157,7 @@ def main() -> None:
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--baseline-src", help="another engine src directory to time alongside")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating old/new rounds per case (--baseline-src)")
     args = parser.parse_args()
     if args.child:
         kind = args.child[0]
@@ -171,7 +174,7 @@ def main() -> None:
         f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '-')}"
     )
     if args.baseline_src:
-        _compare(args.baseline_src, args.repeats)
+        _compare(args.baseline_src, args.repeats, args.rounds)
         return
     print(
         f"{'case':<18}{'best ms':>9}{'ms/run':>9}{'M bars/s':>10}{'target':>8}{'trades':>8}"
@@ -201,31 +204,45 @@ def main() -> None:
     )
 
 
-def _compare(baseline: str, repeats: int) -> None:
-    """Old (baseline) and new engines, case by case, in alternating subprocesses."""
+def _floats(results: list[dict[str, object]], key: str) -> list[float]:
+    return [float(r[key]) for r in results]  # type: ignore[arg-type]
+
+
+def _compare(baseline: str, repeats: int, rounds: int) -> None:
+    """Old (baseline) and new engines, case by case, in alternating subprocesses.
+
+    Each case runs ``rounds`` times old then new; "best" is the minimum over
+    all warm runs of all rounds, "med" the median of the rounds' medians.
+    """
     print(
         f"{'case':<18}{'old best':>10}{'new best':>10}{'old med':>9}{'new med':>9}"
-        f"{'new/old':>9}{'old tr':>8}{'new tr':>8}"
+        f"{'best n/o':>10}{'med n/o':>9}{'old tr':>8}{'new tr':>8}"
     )
     for name in ("A", "B"):
         for n in (100_000, 1_000_000):
             reps = repeats if n <= 100_000 else max(5, repeats // 3)
             olds: list[dict[str, object]] = []
             news: list[dict[str, object]] = []
-            for _ in range(3):
+            for _ in range(rounds):
                 olds.append(_child(["case", name, str(n), str(reps)], baseline))
                 news.append(_child(["case", name, str(n), str(reps)]))
-            old_best = min(float(r["best_ms"]) for r in olds)  # type: ignore[arg-type]
-            new_best = min(float(r["best_ms"]) for r in news)  # type: ignore[arg-type]
-            old_med = statistics.median(float(r["ms"]) for r in olds)  # type: ignore[arg-type]
-            new_med = statistics.median(float(r["ms"]) for r in news)  # type: ignore[arg-type]
+            old_best, new_best = min(_floats(olds, "best_ms")), min(_floats(news, "best_ms"))
+            old_med, new_med = statistics.median(_floats(olds, "ms")), statistics.median(_floats(news, "ms"))
             print(
                 f"{news[0]['case']:<18}{old_best:>10.2f}{new_best:>10.2f}{old_med:>9.2f}{new_med:>9.2f}"
-                f"{new_best / old_best:>9.2f}{olds[0]['trades']:>8}{news[0]['trades']:>8}"
+                f"{new_best / old_best:>10.2f}{new_med / old_med:>9.2f}{olds[0]['trades']:>8}{news[0]['trades']:>8}"
             )
-    old_sweep = _child(["sweep", "3"], baseline)
-    new_sweep = _child(["sweep", "3"])
-    print(f"sweep 100 x 100k: old best {old_sweep['best_ms']:.0f} ms, new best {new_sweep['best_ms']:.0f} ms")
+    old_sweeps: list[dict[str, object]] = []
+    new_sweeps: list[dict[str, object]] = []
+    for _ in range(rounds):
+        old_sweeps.append(_child(["sweep", "3"], baseline))
+        new_sweeps.append(_child(["sweep", "3"]))
+    old_best, new_best = min(_floats(old_sweeps, "best_ms")), min(_floats(new_sweeps, "best_ms"))
+    old_med, new_med = statistics.median(_floats(old_sweeps, "ms")), statistics.median(_floats(new_sweeps, "ms"))
+    print(
+        f"{'sweep 100 x 100k':<18}{old_best:>10.0f}{new_best:>10.0f}{old_med:>9.0f}{new_med:>9.0f}"
+        f"{new_best / old_best:>10.2f}{new_med / old_med:>9.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from backtest_shared.engine.data import OHLCV
+from backtest_shared.engine.data import lowest_open
 from backtest_shared.engine.data import validate_ohlcv
 from backtest_shared.engine.errors import EngineValidationError
 from backtest_shared.engine.ledger import apply_ruin
@@ -75,8 +76,7 @@ def check_scale(data: OHLCV, spec: StrategySpec) -> None:
     lowest open that must stay below ``MAX_POSITION_UNITS`` so that sizes,
     notionals and fees remain finite with room for the equity to grow.
     """
-    lowest_open = float(data.open.min())
-    units = spec.initial_capital * spec.money.position_size * spec.money.leverage / lowest_open
+    units = spec.initial_capital * spec.money.position_size * spec.money.leverage / lowest_open(data)
     if not units <= MAX_POSITION_UNITS:
         raise EngineValidationError(
             "initial_capital",

@@ -20,7 +20,16 @@ import numpy.typing as npt
 
 from backtest_shared.engine.errors import EngineValidationError
 
-__all__ = ["OHLCV", "PRICE_MAX", "PRICE_MIN", "VOLUME_MAX", "ohlcv_content_hash", "synthetic_ohlcv", "validate_ohlcv"]
+__all__ = [
+    "OHLCV",
+    "PRICE_MAX",
+    "PRICE_MIN",
+    "VOLUME_MAX",
+    "lowest_open",
+    "ohlcv_content_hash",
+    "synthetic_ohlcv",
+    "validate_ohlcv",
+]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -96,6 +105,15 @@ def validate_ohlcv(data: OHLCV) -> None:
         return
     _validate(data)
     object.__setattr__(data, "_validated", True)
+
+
+def lowest_open(data: OHLCV) -> float:
+    """The smallest open price, computed once per (immutable) ``OHLCV``."""
+    cached: float | None = getattr(data, "_lowest_open", None)
+    if cached is None:
+        cached = float(data.open.min())
+        object.__setattr__(data, "_lowest_open", cached)
+    return cached
 
 
 def _validate(data: OHLCV) -> None:

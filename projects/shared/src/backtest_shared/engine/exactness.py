@@ -24,6 +24,7 @@ from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -43,6 +44,7 @@ from backtest_shared.engine.windows import rolling_max
 from backtest_shared.engine.windows import rolling_min
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
 ExactAt = Callable[[Sequence[int]], list[Exact]]
 
 __all__ = ["Certified", "certify_constant", "certify_indicator", "certify_price"]
@@ -63,10 +65,12 @@ class Certified:
     exact_at: ExactAt | None
     relative: float | None = None
 
+    @cached_property
     def max_bound(self) -> float:
         """An upper bound of ``bound()`` over all bars (NaN bars ignored).
 
-        For a relative bound ``relative * |value|`` it needs no temporary array.
+        For a relative bound ``relative * |value|`` it needs no temporary
+        array. Computed once per series (a sweep compares one series often).
         """
         if self.relative is not None:
             largest = max(abs(float(np.fmax.reduce(self.values))), abs(float(np.fmin.reduce(self.values))))
@@ -75,6 +79,15 @@ class Certified:
         if isinstance(bound, float):
             return bound
         return float(np.fmax.reduce(bound))
+
+    def bound_at(self, bars: IntArray) -> FloatArray:
+        """``bound()`` at ``bars`` only (the full array is built only for absolute bounds)."""
+        if self.relative is not None:
+            return self.relative * np.abs(self.values[bars])
+        bound = self.bound()
+        if isinstance(bound, float):
+            return np.full(bars.shape[0], bound)
+        return bound[bars]
 
 
 def _float_values(values: FloatArray) -> ExactAt:

@@ -109,8 +109,10 @@ def compute_metrics(
         if down > 0:
             sortino = _f(mean / down * root)
     peak = np.maximum.accumulate(equity)
-    max_dd = 1.0 - float(np.min(equity / peak))
     at_peak = np.flatnonzero(equity >= peak)
+    # The drawdown ratio reuses the running peak's array (one allocation less).
+    drawdown_ratio = np.divide(equity, peak, out=peak)
+    max_dd = 1.0 - float(np.min(drawdown_ratio))
     duration = int((np.diff(np.append(at_peak, n)) - 1).max())
     calmar = _f(cagr / max_dd) if cagr is not None and max_dd > 0 else None
     m = int(pnl.shape[0])

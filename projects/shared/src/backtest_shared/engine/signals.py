@@ -39,6 +39,8 @@ from backtest_shared.engine.spec import warmup_bars
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
+# ``compare`` results (read by sign) by (left ref, right ref or constant), within one spec.
+SignMemo = dict[tuple[str, str | float], FloatArray]
 
 __all__ = ["SeriesCache", "compare", "evaluate_condition", "evaluate_rule", "strategy_signals"]
 
@@ -114,38 +116,64 @@ class SeriesCache:
 
 
 def compare(left: Certified, right: Certified) -> FloatArray:
-    """Exact sign of ``left - right`` per bar: -1.0, 0.0, 1.0, or NaN if either is NaN.
+    """Per bar, a value whose sign is the exact sign of ``left - right`` (NaN if either is NaN).
 
     Floats decide every bar where the difference exceeds both rounding
-    bounds; the remaining bars (near-ties) are decided exactly.
+    bounds (the value there is the float difference); the remaining bars
+    (near-ties) are decided exactly and hold -1.0, 0.0 or 1.0. Only signs
+    are read downstream, so no separate sign array is built.
     """
     difference = left.values - right.values
-    result = np.sign(difference)
     if left.exact_at is None or right.exact_at is None:
-        return result
-    # Screen with the largest bound first, then the per-bar bound on the few candidates.
-    np.abs(difference, out=difference)
-    screen = left.max_bound() + right.max_bound()
-    candidates = np.flatnonzero(difference <= screen)
-    if candidates.shape[0] == 0:
-        return result
-    tolerance = np.broadcast_to(left.bound() + right.bound(), difference.shape)[candidates]
-    bars = candidates[difference[candidates] <= tolerance].tolist()
+        return difference
+    # Screen with the largest bound first (no |difference| array), then the
+    # per-bar bound on the few candidates.
+    screen = left.max_bound + right.max_bound
+    near = np.less_equal(difference, screen)
+    np.logical_and(near, np.greater_equal(difference, -screen), out=near)
+    if not near.any():
+        return difference
+    candidates = np.flatnonzero(near)
+    tolerance = left.bound_at(candidates) + right.bound_at(candidates)
+    bars = candidates[np.abs(difference[candidates]) <= tolerance].tolist()
     if not bars:
-        return result
+        return difference
     left_exact = left.exact_at(bars)
     right_exact = right.exact_at(bars)
-    result[bars] = [sign(a - b) for a, b in zip(left_exact, right_exact, strict=True)]
-    return result
+    difference[bars] = [sign(a - b) for a, b in zip(left_exact, right_exact, strict=True)]
+    return difference
 
 
-def evaluate_condition(cache: SeriesCache, spec: StrategySpec, cond: Condition) -> BoolArray:
+def _signs(cache: SeriesCache, spec: StrategySpec, cond: Condition, memo: SignMemo | None) -> FloatArray:
+    """``compare`` of the condition's operands, reused for the same (or swapped) pair.
+
+    Only the signs of the returned array are meaningful.
+    """
+    pair = (cond.left, cond.right)
+    if memo is not None:
+        found = memo.get(pair)
+        if found is not None:
+            return found
+        if isinstance(cond.right, str):
+            swapped = memo.get((cond.right, cond.left))
+            if swapped is not None:
+                return np.negative(swapped)
     left = cache.certified(spec, cond.left)
     if isinstance(cond.right, str):
         right = cache.certified(spec, cond.right)
     else:
         right = certify_constant(float(cond.right), cache.n)
     signs = compare(left, right)
+    if memo is not None:
+        memo[pair] = signs
+    return signs
+
+
+def evaluate_condition(
+    cache: SeriesCache, spec: StrategySpec, cond: Condition, memo: SignMemo | None = None
+) -> BoolArray:
+    """The condition on every bar; ``memo`` shares comparisons between the conditions of one spec."""
+    signs = _signs(cache, spec, cond, memo)
     if cond.kind == "greater_than":
         return np.greater(signs, 0.0)
     if cond.kind == "less_than":
@@ -158,22 +186,24 @@ def evaluate_condition(cache: SeriesCache, spec: StrategySpec, cond: Condition) 
     return out
 
 
-def evaluate_rule(cache: SeriesCache, spec: StrategySpec, rule: Rule) -> BoolArray:
+def evaluate_rule(cache: SeriesCache, spec: StrategySpec, rule: Rule, memo: SignMemo | None = None) -> BoolArray:
     """Conditions combined with all/any; an empty rule is never true."""
     if not rule.conditions:
         return np.zeros(cache.n, dtype=bool)
-    result = evaluate_condition(cache, spec, rule.conditions[0])
+    result = evaluate_condition(cache, spec, rule.conditions[0], memo)
     combine = np.logical_and if rule.combine == "all" else np.logical_or
     for cond in rule.conditions[1:]:
-        combine(result, evaluate_condition(cache, spec, cond), out=result)
+        combine(result, evaluate_condition(cache, spec, cond, memo), out=result)
     return result
 
 
 def strategy_signals(cache: SeriesCache, spec: StrategySpec) -> tuple[BoolArray, BoolArray]:
     """(entry, exit) signals on bar closes, false during warm-up."""
     warm = warmup_bars(spec)
-    entry = evaluate_rule(cache, spec, spec.entry)
-    exit_ = evaluate_rule(cache, spec, spec.exit)
+    # Entry and exit usually compare the same pair (crosses above / below): compare it once.
+    memo: SignMemo = {}
+    entry = evaluate_rule(cache, spec, spec.entry, memo)
+    exit_ = evaluate_rule(cache, spec, spec.exit, memo)
     entry[:warm] = False
     exit_[:warm] = False
     return entry, exit_

@@ -53,8 +53,9 @@ def _block_scans(x: FloatArray, period: int, scan: np.ufunc) -> tuple[FloatArray
     """
     n = x.shape[0]
     blocks = -(-n // period)
-    padded = np.zeros(blocks * period)
+    padded = np.empty(blocks * period)
     padded[:n] = x
+    padded[n:] = 0.0
     prefix = padded.reshape(blocks, period)
     suffix = prefix.copy()
     if period <= _COLUMN_LOOP_LIMIT:
@@ -73,19 +74,20 @@ def _block_scans(x: FloatArray, period: int, scan: np.ufunc) -> tuple[FloatArray
 def _windowed(x: FloatArray, period: int, scan: np.ufunc) -> FloatArray:
     """``scan`` over each full window ``x[t-period+1 .. t]``, NaN before."""
     n = x.shape[0]
-    out = _nan(n)
     if period > n:
-        return out
+        return _nan(n)
     if period == 1:
-        out[:] = x
-        return out
+        return x.copy()
     prefix, suffix = _block_scans(x, period, scan)
     starts = n - period + 1
-    full = out[period - 1 :]
+    # The window ending at t is written over prefix[t], the one prefix it reads.
+    full = prefix[period - 1 : n]
     # A window starting mid-block = suffix of its first block + prefix of the next.
-    scan(suffix[:starts], prefix[period - 1 : n], out=full)
+    scan(suffix[:starts], full, out=full)
     # A window starting on a block boundary is exactly one block.
     full[::period] = suffix[:starts:period]
+    out = prefix[:n]
+    out[: period - 1] = np.nan
     return out
 
 
@@ -101,11 +103,14 @@ def sma(x: FloatArray, period: int, start: int = 0) -> FloatArray:
     within ``(period + 1) u`` times itself of the exact mean.
     """
     n = x.shape[0]
-    out = _nan(n)
     if start + period - 1 >= n:
-        return out
+        return _nan(n)
     sums = window_sum(x[start:], period)
-    np.divide(sums, float(period), out=out[start:])
+    np.divide(sums, float(period), out=sums)
+    if start == 0:
+        return sums
+    out = _nan(n)
+    out[start:] = sums
     return out
 
 
