@@ -6,11 +6,11 @@ import csv
 import io
 
 import pytest
+
 from api_tests.helpers import backtest_request
 from api_tests.helpers import csv_bytes
 from api_tests.helpers import run_jobs
 from api_tests.helpers import upload_dataset
-
 from backtest_shared.engine import synthetic_ohlcv
 
 

@@ -7,7 +7,6 @@ import io
 
 from api_tests.helpers import run_jobs
 from api_tests.helpers import upload_dataset
-
 from backtest_shared.engine import STRATEGY_A_EXAMPLE
 
 GRID = {"indicators.fast.period": [5, 10, 20, 40], "indicators.slow.period": [10, 20, 40]}
