@@ -83,7 +83,23 @@ async def _rows(pool: AsyncConnectionPool[Any], sql: str) -> list[tuple[Any, ...
 
 async def stored_jobs(pool: AsyncConnectionPool[Any]) -> dict[uuid.UUID, StoredJob]:
     """Every job in the database, by id."""
-    jobs = [StoredJob(*row[:2], JobStatus(row[2]), *row[3:]) for row in await _rows(pool, JOBS)]
+    jobs = [
+        StoredJob(
+            id=row[0],
+            owner_id=row[1],
+            status=JobStatus(row[2]),
+            attempts=row[3],
+            max_attempts=row[4],
+            cancel_requested=row[5],
+            lease_token=row[6],
+            worker_id=row[7],
+            fair_key=row[8],
+            priority=row[9],
+            bundle_id=row[10],
+            has_result=row[11],
+        )
+        for row in await _rows(pool, JOBS)
+    ]
     return {job.id: job for job in jobs}
 
 
