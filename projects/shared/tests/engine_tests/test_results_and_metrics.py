@@ -18,6 +18,7 @@ from backtest_shared.engine import run_backtest
 from backtest_shared.engine import strategy_to_builtins
 from backtest_shared.engine import synthetic_ohlcv
 from backtest_shared.engine.metrics import compute_metrics
+from backtest_shared.engine.metrics import running_peak
 from backtest_shared.engine.result import downsample_indices
 from engine_tests.helpers import DAY
 
@@ -156,3 +157,16 @@ def test_engine_never_imports_database_libraries_or_sibling_packages() -> None:
                 if "backtest_shared" in line:
                     assert "backtest_shared.engine" in line, (path, line)
                 assert not re.match(r"\s*import\s+\w+(\.\w+)*\s*,", line), (path, line)
+
+
+@pytest.mark.parametrize("n", [1, 2, 255, 256, 511, 512, 513, 5_000, 100_001])
+def test_running_peak_equals_the_plain_running_maximum(n: int) -> None:
+    rng = np.random.default_rng(n)
+    curves = [
+        np.cumprod(1.0 + rng.normal(0.0, 0.01, n)) * 100.0,  # mostly below its peak
+        np.arange(1.0, n + 1.0),  # a new high on every bar
+        np.full(n, 5.0),
+        np.where(rng.random(n) < 0.001, 50.0, rng.random(n)),  # rare spikes
+    ]
+    for equity in curves:
+        np.testing.assert_array_equal(running_peak(equity), np.maximum.accumulate(equity))

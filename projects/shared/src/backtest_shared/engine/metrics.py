@@ -62,6 +62,43 @@ def _f(x: float | np.floating[npt.NBitBase] | None) -> float | None:
     return value if math.isfinite(value) else None
 
 
+_PEAK_CHUNK = 256
+_MOST_CHUNKS_RISING = 0.25
+
+
+def running_peak(equity: FloatArray) -> FloatArray:
+    """``np.maximum.accumulate(equity)`` for finite input, the same values (max is exact).
+
+    A running maximum is a sequential scan; here the curve is cut into chunks
+    of ``_PEAK_CHUNK`` bars and only chunks that set a new high are scanned;
+    the others hold the previous peak. An equity curve spends most chunks
+    below its peak; when most chunks rise the plain scan is used.
+    """
+    n = equity.shape[0]
+    chunks = n // _PEAK_CHUNK
+    if chunks < 2:
+        return np.maximum.accumulate(equity)
+    cut = chunks * _PEAK_CHUNK
+    rows = equity[:cut].reshape(chunks, _PEAK_CHUNK)
+    chunk_max = rows.max(axis=1)
+    through = np.maximum.accumulate(chunk_max)
+    before = np.empty(chunks)
+    before[0] = -np.inf
+    before[1:] = through[:-1]
+    rising = np.flatnonzero(chunk_max > before)
+    if rising.shape[0] > _MOST_CHUNKS_RISING * chunks:
+        return np.maximum.accumulate(equity)
+    peak = np.empty(n)
+    peak_rows = peak[:cut].reshape(chunks, _PEAK_CHUNK)
+    peak_rows[:] = before[:, None]
+    scanned = np.maximum.accumulate(rows[rising], axis=1)
+    np.maximum(scanned, before[rising, None], out=scanned)
+    peak_rows[rising] = scanned
+    if cut < n:
+        np.maximum(np.maximum.accumulate(equity[cut:]), through[-1], out=peak[cut:])
+    return peak
+
+
 def compute_metrics(
     equity: FloatArray,
     timestamps: IntArray,
@@ -108,7 +145,7 @@ def compute_metrics(
         down = math.sqrt(float(np.dot(r, r)) / k)
         if down > 0:
             sortino = _f(mean / down * root)
-    peak = np.maximum.accumulate(equity)
+    peak = running_peak(equity)
     at_peak = np.flatnonzero(equity >= peak)
     # The drawdown ratio reuses the running peak's array (one allocation less).
     drawdown_ratio = np.divide(equity, peak, out=peak)
