@@ -57,14 +57,17 @@ def _block_scans(x: FloatArray, period: int, scan: np.ufunc) -> tuple[FloatArray
     padded[:n] = x
     padded[n:] = 0.0
     prefix = padded.reshape(blocks, period)
-    suffix = prefix.copy()
     if period <= _COLUMN_LOOP_LIMIT:
         # Short blocks: one vector operation per column beats a per-row scan.
+        # Suffixes first, read from the inputs still in ``prefix`` (no copy pass).
+        suffix = np.empty_like(prefix)
+        suffix[:, period - 1] = prefix[:, period - 1]
+        for column in range(period - 2, -1, -1):
+            scan(suffix[:, column + 1], prefix[:, column], out=suffix[:, column])
         for column in range(1, period):
             scan(prefix[:, column - 1], prefix[:, column], out=prefix[:, column])
-        for column in range(period - 2, -1, -1):
-            scan(suffix[:, column + 1], suffix[:, column], out=suffix[:, column])
     else:
+        suffix = prefix.copy()
         scan.accumulate(prefix, axis=1, out=prefix)
         reversed_rows = suffix[:, ::-1]
         scan.accumulate(reversed_rows, axis=1, out=reversed_rows)
