@@ -117,3 +117,25 @@ async def test_each_api_process_prunes_the_finish_log_so_it_stays_short_without_
 async def _finish_log_cancelled(pool: AsyncConnectionPool) -> list[tuple[int]]:
     async with pool.connection() as conn:
         return await (await conn.execute("SELECT cancelled FROM job_finish_log")).fetchall()
+
+
+async def test_a_degraded_worker_shows_in_the_registry_and_the_metrics(client, admin, queue):
+    import uuid
+
+    from backtest_shared.jobs.models import WorkerInfo
+
+    healthy, degraded = uuid.uuid4(), uuid.uuid4()
+    for worker_id, name in ((healthy, "healthy"), (degraded, "stuck")):
+        await queue.register_worker(WorkerInfo(id=worker_id, name=name, host="h", pid=1, version="1", slots=2))
+    await queue.heartbeat(degraded, [], degraded='claim: duplicate key value violates "job_queue_claimed_idx"')
+
+    body = (await client.get("/api/v1/workers", headers=admin.headers)).json()
+    text = (await client.get("/metrics", headers=admin.headers)).text
+
+    states = {w["name"]: (w["state"], w["degraded"]) for w in body["items"]}
+    assert states == {
+        "healthy": ("alive", None),
+        "stuck": ("degraded", 'claim: duplicate key value violates "job_queue_claimed_idx"'),
+    }
+    assert 'backtest_workers{state="degraded"} 1.0' in text
+    assert 'backtest_workers{state="alive"} 1.0' in text

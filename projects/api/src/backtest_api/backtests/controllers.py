@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from typing import Annotated
 from typing import Literal
@@ -26,13 +27,37 @@ from backtest_api.backtests.schemas import BacktestCreate
 from backtest_api.backtests.schemas import BacktestPage
 from backtest_api.core.dependencies import CurrentUser
 from backtest_api.core.dependencies import ServicesDep
+from backtest_api.core.errors import InvalidRequestError
+from backtest_api.core.jsonbody import require_json
+from backtest_api.core.openapi import problems
+from backtest_shared.jobs.lifecycle import JobStatus
 
-Status = Literal["pending", "running", "succeeded", "failed", "cancelled"]
 WAIT_DESCRIPTION = (
-    "Long-poll: answer as soon as the backtest reaches a final state, or after this many seconds "
-    "(capped by the server's maximum, 60 s by default)"
+    "Long-poll: answer as soon as the backtest reaches a final state, or after this many seconds; "
+    "longer waits are capped by the server's maximum (60 s by default)"
 )
-Wait = Annotated[float, Parameter(ge=0, le=3600, description=WAIT_DESCRIPTION, required=False)]
+Wait = Annotated[float, Parameter(ge=0, description=WAIT_DESCRIPTION, required=False)]
+#: RFC 3339 date-time with its offset, as OpenAPI's ``date-time`` format means it.
+RFC3339 = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+Timestamp = Annotated[
+    str | None,
+    Parameter(
+        required=False,
+        description="RFC 3339 date-time with an offset, e.g. 2026-01-31T12:00:00Z",
+        schema_extra={"format": "date-time", "pattern": RFC3339},
+    ),
+]
+
+
+def _timestamp(name: str, value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    if not re.fullmatch(RFC3339, value):
+        raise InvalidRequestError(name, f"{value!r} is not an RFC 3339 date-time such as 2026-01-31T12:00:00Z")
+    try:
+        return dt.datetime.fromisoformat(value.replace("z", "Z").replace("t", "T").replace(" ", "T"))
+    except ValueError:
+        raise InvalidRequestError(name, f"{value!r} is not a valid date-time") from None
 
 
 class BacktestController(Controller):
@@ -49,6 +74,8 @@ class BacktestController(Controller):
             "true, the new backtest is answered at once: status `succeeded`, `reused_from` set."
         ),
         status_code=202,
+        before_request=require_json,
+        responses=problems(404),
     )
     async def submit(
         self, services: ServicesDep, user: CurrentUser, data: JSONBody[BacktestCreate]
@@ -66,10 +93,10 @@ class BacktestController(Controller):
         self,
         services: ServicesDep,
         user: CurrentUser,
-        status: Annotated[list[Status] | None, Parameter(required=False)] = None,
+        status: Annotated[list[JobStatus] | None, Parameter(required=False)] = None,
         bundle_id: Annotated[uuid.UUID | None, Parameter(required=False)] = None,
-        created_after: Annotated[dt.datetime | None, Parameter(required=False)] = None,
-        created_before: Annotated[dt.datetime | None, Parameter(required=False)] = None,
+        created_after: Timestamp = None,
+        created_before: Timestamp = None,
         sort: Annotated[
             Literal["created_at", "-created_at"],
             Parameter(description="created_at (oldest first) or -created_at", required=False),
@@ -79,10 +106,10 @@ class BacktestController(Controller):
     ) -> BacktestPage:
         filters = JobFilter(
             owner_id=user.owner_filter(),
-            statuses=list(status) if status else None,
+            statuses=[str(s) for s in status] if status else None,
             bundle_id=bundle_id,
-            created_after=created_after,
-            created_before=created_before,
+            created_after=_timestamp("created_after", created_after),
+            created_before=_timestamp("created_before", created_before),
         )
         items, next_cursor = await list_jobs(
             services.pool, filters, descending=sort == "-created_at", cursor=cursor, limit=limit

@@ -9,7 +9,10 @@ from typing import Any
 
 import msgspec
 
+from backtest_api.core.openapi import DocumentedAs
 from backtest_shared.engine import STRATEGY_A_EXAMPLE
+from backtest_shared.engine import StrategySpec
+from backtest_shared.jobs.lifecycle import JobStatus
 from backtest_shared.jobs.repository import MAX_ATTEMPTS
 from backtest_shared.jobs.repository import MAX_PRIORITY
 from backtest_shared.jobs.repository import MAX_TIMEOUT_SECONDS
@@ -17,12 +20,16 @@ from backtest_shared.jobs.repository import MAX_TIMEOUT_SECONDS
 Priority = Annotated[int, msgspec.Meta(ge=-MAX_PRIORITY, le=MAX_PRIORITY, description="Higher runs first")]
 Attempts = Annotated[int, msgspec.Meta(ge=1, le=MAX_ATTEMPTS, description="Runs before the job is failed")]
 Timeout = Annotated[int, msgspec.Meta(ge=1, le=MAX_TIMEOUT_SECONDS, description="Seconds one run may take")]
+#: Decoded as a plain object and validated by the engine (which names the offending field),
+#: documented as the engine's spec: the server refuses exactly what that schema refuses, and more
+#: (rules that name undefined indicators, for one).
 Strategy = Annotated[
     dict[str, Any],
     msgspec.Meta(
         description="A strategy spec (see docs/engine.md): indicators, entry/exit rules, money, costs",
         examples=[STRATEGY_A_EXAMPLE],
     ),
+    DocumentedAs(StrategySpec),
 ]
 
 
@@ -42,7 +49,7 @@ class BacktestAccepted(msgspec.Struct, kw_only=True):
     """A submitted backtest: ``succeeded`` at once when an identical result was reused."""
 
     id: uuid.UUID
-    status: str
+    status: JobStatus
     reused_from: uuid.UUID | None = None
 
 
@@ -56,7 +63,7 @@ class Backtest(msgspec.Struct, kw_only=True):
     """A backtest's state, and its result once it succeeded."""
 
     id: uuid.UUID
-    status: str
+    status: JobStatus
     progress: float
     dataset_id: uuid.UUID
     bundle_id: uuid.UUID | None
@@ -77,7 +84,7 @@ class BacktestSummary(msgspec.Struct, kw_only=True):
     """A backtest in a listing (no config, no result)."""
 
     id: uuid.UUID
-    status: str
+    status: JobStatus
     progress: float
     dataset_id: uuid.UUID
     bundle_id: uuid.UUID | None

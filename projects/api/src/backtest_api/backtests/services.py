@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 import psycopg
 
-from backtest_api.accounts.schemas import Principal
 from backtest_api import suggestions
+from backtest_api.accounts.schemas import Principal
 from backtest_api.backtests import exports
 from backtest_api.backtests.benchmark import buy_and_hold_return
 from backtest_api.backtests.schemas import Backtest
@@ -19,13 +20,18 @@ from backtest_api.backtests.schemas import BacktestAccepted
 from backtest_api.backtests.schemas import BacktestCreate
 from backtest_api.backtests.schemas import BacktestResult
 from backtest_api.backtests.schemas import ProgressEvent
+from backtest_api.core.errors import InvalidRequestError
 from backtest_api.core.errors import NotFoundError
 from backtest_api.core.state import Services
 from backtest_api.datasets import services as datasets
+from backtest_api.datasets.services import JobDataset
 from backtest_shared.db.models import FINAL_STATUSES
-from backtest_shared.jobs.config import config_content_hash
+from backtest_shared.engine import StrategySpec
+from backtest_shared.engine.spec import min_bars
 from backtest_shared.jobs.config import JobConfigError
+from backtest_shared.jobs.config import config_content_hash
 from backtest_shared.jobs.config import decode_backtest_config
+from backtest_shared.jobs.lifecycle import JobStatus
 from backtest_shared.jobs.models import JobState
 from backtest_shared.jobs.models import QueuedJob
 from backtest_shared.jobs.models import SingleSubmit
@@ -33,18 +39,34 @@ from backtest_shared.jobs.models import StoredResult
 from backtest_shared.jobs.repository import PendingLimitExceededError
 from backtest_shared.jobs.repository import check_job_options
 
+
 def max_pending(services: Services, user: Principal) -> int:
     return user.max_pending_jobs if user.max_pending_jobs is not None else services.settings.max_pending_jobs
 
 
+def check_enough_bars(dataset: JobDataset, specs: Sequence[StrategySpec], what: str = "this strategy") -> None:
+    """Refuse at submit what the engine would refuse when it runs: too few bars for the warm-up.
+
+    The engine needs every indicator's warm-up, then a signal bar and a fill bar.
+    """
+    need = max((min_bars(spec) for spec in specs), default=0)
+    if dataset.n_bars < need:
+        raise InvalidRequestError(
+            "dataset_id",
+            f"the dataset has {dataset.n_bars} bars; {what} needs at least {need} "
+            f"({need - 2} warm-up bars for its indicators, a signal bar and a fill bar)",
+        )
+
+
 async def queued_job(services: Services, user: Principal, dataset_id: uuid.UUID, strategy: Any) -> QueuedJob:
-    """Validate a config (400 naming the field) and resolve its dataset (404) into a job to enqueue."""
+    """Validate a config (400 naming the field), resolve its dataset (404) and check the dataset is long enough."""
     try:
         config = decode_backtest_config({"dataset_id": str(dataset_id), "strategy": strategy})
     except JobConfigError as exc:
         raise JobConfigError(exc.field, suggestions.explain(exc.field, exc.reason)) from None
-    content_hash = await datasets.content_hash_for_job(services, user, dataset_id)
-    return QueuedJob(config=config, config_hash=config_content_hash(config.strategy, content_hash))
+    dataset = await datasets.dataset_for_job(services, user, dataset_id)
+    check_enough_bars(dataset, [config.strategy])
+    return QueuedJob(config=config, config_hash=config_content_hash(config.strategy, dataset.content_hash))
 
 
 async def submit(services: Services, user: Principal, request: BacktestCreate) -> BacktestAccepted:
@@ -65,11 +87,11 @@ async def submit(services: Services, user: Principal, request: BacktestCreate) -
             )
         )
     except psycopg.errors.ForeignKeyViolation:  # the dataset was deleted meanwhile
-        services.dataset_cache.pop(request.dataset_id, None)
+        datasets.forget(services, request.dataset_id)
         raise NotFoundError("dataset", request.dataset_id, field="dataset_id") from None
     if outcome.status == "limited":
         raise PendingLimitExceededError(limit)
-    status = "succeeded" if outcome.status == "reused" else "pending"
+    status = JobStatus.SUCCEEDED if outcome.status == "reused" else JobStatus.PENDING
     return BacktestAccepted(id=outcome.id, status=status, reused_from=outcome.reused_from)
 
 
@@ -104,7 +126,7 @@ async def describe(services: Services, state: JobState) -> Backtest:
             result = BacktestResult(metrics=metrics, equity_curve=stored.equity_curve, trades=stored.trades)
     return Backtest(
         id=state.id,
-        status=state.status,
+        status=JobStatus(state.status),
         progress=state.progress,
         dataset_id=state.dataset_id,
         bundle_id=state.bundle_id,

@@ -25,9 +25,11 @@ from backtest_api.bundles.schemas import Bundle
 from backtest_api.bundles.schemas import BundleAccepted
 from backtest_api.bundles.schemas import BundleCreate
 from backtest_api.bundles.schemas import BundlePage
+from backtest_api.bundles.schemas import RankBy
 from backtest_api.core.dependencies import CurrentUser
 from backtest_api.core.dependencies import ServicesDep
-
+from backtest_api.core.jsonbody import require_json
+from backtest_api.core.openapi import problems
 
 TOP_DESCRIPTION = (
     "How many ranked results to return (default 20, 0 for none); `total_results` says how many there are, "
@@ -55,6 +57,8 @@ class BundleController(Controller):
             "(10,000 by default; more answers 429). Identical finished results are reused unless `reuse` is false."
         ),
         status_code=202,
+        before_request=require_json,
+        responses=problems(404),
     )
     async def submit(
         self, services: ServicesDep, user: CurrentUser, data: JSONBody[BundleCreate]
@@ -82,9 +86,7 @@ class BundleController(Controller):
         user: CurrentUser,
         bundle_id: FromPath[uuid.UUID],
         wait: Wait = 0.0,
-        rank_by: Annotated[
-            str | None, Parameter(description=RANK_BY_DESCRIPTION, max_length=64, required=False)
-        ] = None,
+        rank_by: Annotated[RankBy | None, Parameter(description=RANK_BY_DESCRIPTION, required=False)] = None,
         top: Annotated[int, Parameter(ge=0, le=10_000, required=False, description=TOP_DESCRIPTION)] = 20,
     ) -> Bundle:
         bundle, counts = await bundles.wait_for_bundle(services, user, bundle_id, wait)
@@ -111,9 +113,7 @@ class BundleController(Controller):
         services: ServicesDep,
         user: CurrentUser,
         bundle_id: FromPath[uuid.UUID],
-        rank_by: Annotated[
-            str | None, Parameter(description=RANK_BY_DESCRIPTION, max_length=64, required=False)
-        ] = None,
+        rank_by: Annotated[RankBy | None, Parameter(description=RANK_BY_DESCRIPTION, required=False)] = None,
     ) -> Response[str]:
         bundle = await bundles.visible_bundle(services, user, bundle_id)
         metric = str(rank_by or bundle.rank_by)

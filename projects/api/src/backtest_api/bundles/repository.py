@@ -10,6 +10,7 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 
 from backtest_api.bundles.schemas import BundleSummary
+from backtest_api.bundles.schemas import RankBy
 from backtest_shared.engine.metrics import LOWER_IS_BETTER
 
 GET_BUNDLE = """
@@ -63,7 +64,7 @@ async def list_bundles(pool: AsyncConnectionPool[Any], owner_id: uuid.UUID | Non
     async with pool.connection() as conn:
         cur = await conn.execute(LIST_BUNDLES, {"owner_id": owner_id, "limit": limit})
         rows = await cur.fetchall()
-    return [BundleSummary(id=r[0], name=r[1], total_jobs=r[2], rank_by=r[3], created_at=r[4]) for r in rows]
+    return [BundleSummary(id=r[0], name=r[1], total_jobs=r[2], rank_by=RankBy(r[3]), created_at=r[4]) for r in rows]
 
 
 async def counts(pool: AsyncConnectionPool[Any], bundle_id: uuid.UUID) -> dict[str, tuple[int, float]]:

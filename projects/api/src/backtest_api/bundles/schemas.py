@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import uuid
 from typing import Annotated
 from typing import Any
+from typing import Literal
 
 import msgspec
 
@@ -15,8 +17,12 @@ from backtest_api.backtests.schemas import Strategy
 from backtest_api.backtests.schemas import Timeout
 from backtest_shared.engine import RANKABLE_METRICS
 
-RANK_BY_DESCRIPTION = f"Metric to rank results by, one of: {', '.join(sorted(RANKABLE_METRICS))}"
-RankBy = Annotated[str, msgspec.Meta(description=RANK_BY_DESCRIPTION, examples=["sharpe"], max_length=64)]
+RANK_BY_DESCRIPTION = "Metric to rank results by (best first: highest, or lowest for drawdowns and the like)"
+#: The metrics results can be ranked by: documented as an enum, refused otherwise.
+RankBy = enum.StrEnum("RankBy", {name: name for name in sorted(RANKABLE_METRICS)})  # type: ignore[misc]
+#: ``pending``: nothing has run yet; ``running``: some backtests have run or run now; ``finished``: all are
+#: final; ``cancelled``: all are final and some were cancelled (the bundle, or some of its backtests).
+BundleStatus = Literal["pending", "running", "finished", "cancelled"]
 Grid = Annotated[
     dict[str, list[Any]],
     msgspec.Meta(
@@ -46,7 +52,7 @@ class BundleCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     where: Where | None = None
     strategies: list[Strategy] | None = None
     name: Annotated[str, msgspec.Meta(max_length=200)] | None = None
-    rank_by: RankBy = "sharpe"
+    rank_by: Annotated[RankBy, msgspec.Meta(description=RANK_BY_DESCRIPTION)] = RankBy("sharpe")
     priority: Priority = 0
     max_attempts: Attempts = 3
     timeout_seconds: Timeout = 3600
@@ -58,7 +64,7 @@ class BundleAccepted(msgspec.Struct, kw_only=True):
     total_jobs: int
     #: Jobs answered at once from identical finished results.
     reused_jobs: int
-    status: str
+    status: BundleStatus
 
 
 class RankedBacktest(msgspec.Struct, kw_only=True):
@@ -74,13 +80,12 @@ class Bundle(msgspec.Struct, kw_only=True):
 
     id: uuid.UUID
     name: str | None
-    #: pending, running, finished (every backtest final) or cancelled (final, some cancelled).
-    status: str
+    status: BundleStatus
     finished: bool
     total_jobs: int
     counts: dict[str, int]
     progress: float
-    rank_by: str
+    rank_by: RankBy
     created_at: dt.datetime
     results: list[RankedBacktest]
     #: Succeeded backtests there are to rank (``results`` holds the ``top`` of them).
@@ -92,7 +97,7 @@ class BundleSummary(msgspec.Struct, kw_only=True):
     id: uuid.UUID
     name: str | None
     total_jobs: int
-    rank_by: str
+    rank_by: RankBy
     created_at: dt.datetime
 
 

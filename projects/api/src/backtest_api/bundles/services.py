@@ -15,6 +15,7 @@ import psycopg
 from backtest_api import suggestions
 from backtest_api.accounts.schemas import Principal
 from backtest_api.backtests.schemas import ProgressEvent
+from backtest_api.backtests.services import check_enough_bars
 from backtest_api.backtests.services import max_pending
 from backtest_api.bundles import grid as constrained
 from backtest_api.bundles import repository
@@ -22,13 +23,14 @@ from backtest_api.bundles.repository import BundleRow
 from backtest_api.bundles.schemas import Bundle
 from backtest_api.bundles.schemas import BundleAccepted
 from backtest_api.bundles.schemas import BundleCreate
+from backtest_api.bundles.schemas import BundleStatus
+from backtest_api.bundles.schemas import RankBy
 from backtest_api.bundles.schemas import RankedBacktest
 from backtest_api.core.errors import InvalidRequestError
 from backtest_api.core.errors import LimitExceededError
 from backtest_api.core.errors import NotFoundError
 from backtest_api.core.state import Services
 from backtest_api.datasets import services as datasets
-from backtest_shared.engine import RANKABLE_METRICS
 from backtest_shared.engine import EngineValidationError
 from backtest_shared.engine import StrategySpec
 from backtest_shared.engine import decode_strategy
@@ -99,16 +101,11 @@ def _jobs(specs: list[StrategySpec], dataset_id: uuid.UUID, content_hash: str) -
     ]
 
 
-def _unknown_metric(name: str) -> str:
-    return f"unknown metric {name!r}; choose one of: {', '.join(sorted(RANKABLE_METRICS))}"
-
-
 async def submit(services: Services, user: Principal, request: BundleCreate) -> BundleAccepted:
-    if request.rank_by not in RANKABLE_METRICS:
-        raise InvalidRequestError("rank_by", _unknown_metric(request.rank_by))
-    content_hash = await datasets.content_hash_for_job(services, user, request.dataset_id)
+    dataset = await datasets.dataset_for_job(services, user, request.dataset_id)
     specs = await anyio.to_thread.run_sync(expand, services, request)
-    jobs = await anyio.to_thread.run_sync(_jobs, specs, request.dataset_id, content_hash)
+    check_enough_bars(dataset, specs, "the bundle's longest warm-up")
+    jobs = await anyio.to_thread.run_sync(_jobs, specs, request.dataset_id, dataset.content_hash)
     bundle_id = uuid.uuid4()
     stored_request = msgspec.to_builtins(request)
     if stored_request.get("strategies") is not None:
@@ -119,7 +116,7 @@ async def submit(services: Services, user: Principal, request: BundleCreate) -> 
             bundle_id,
             jobs,
             name=request.name,
-            rank_by=request.rank_by,
+            rank_by=str(request.rank_by),
             request=stored_request,
             priority=request.priority,
             max_attempts=request.max_attempts,
@@ -128,9 +125,9 @@ async def submit(services: Services, user: Principal, request: BundleCreate) -> 
             reuse=request.reuse,
         )
     except psycopg.errors.ForeignKeyViolation:
-        services.dataset_cache.pop(request.dataset_id, None)
+        datasets.forget(services, request.dataset_id)
         raise NotFoundError("dataset", request.dataset_id, field="dataset_id") from None
-    status = "finished" if len(reused) == len(jobs) else "pending"
+    status: BundleStatus = "finished" if len(reused) == len(jobs) else "pending"
     return BundleAccepted(id=bundle_id, total_jobs=len(jobs), reused_jobs=len(reused), status=status)
 
 
@@ -141,14 +138,14 @@ async def visible_bundle(services: Services, user: Principal, bundle_id: uuid.UU
     return bundle
 
 
-def _progress(bundle: BundleRow, counts: dict[str, tuple[int, float]]) -> tuple[str, bool, float]:
+def _progress(bundle: BundleRow, counts: dict[str, tuple[int, float]]) -> tuple[BundleStatus, bool, float]:
     unfinished = sum(counts.get(status, (0, 0.0))[0] for status in UNFINISHED)
     done = sum(n for status, (n, _) in counts.items() if status not in UNFINISHED)
     partial = counts.get("running", (0, 0.0))[1]
     progress = (done + partial) / bundle.total_jobs if bundle.total_jobs else 1.0
     if unfinished == 0:
         return ("cancelled" if counts.get("cancelled", (0, 0.0))[0] else "finished"), True, 1.0
-    status = "running" if counts.get("running", (0, 0.0))[0] or done else "pending"
+    status: BundleStatus = "running" if counts.get("running", (0, 0.0))[0] or done else "pending"
     return status, False, min(progress, 1.0)
 
 
@@ -186,11 +183,9 @@ async def wait_for_bundle(
 
 
 async def describe(
-    services: Services, bundle: BundleRow, counts: dict[str, tuple[int, float]], rank_by: str | None, top: int
+    services: Services, bundle: BundleRow, counts: dict[str, tuple[int, float]], rank_by: RankBy | None, top: int
 ) -> Bundle:
-    metric = rank_by or bundle.rank_by
-    if metric not in RANKABLE_METRICS:
-        raise InvalidRequestError("rank_by", _unknown_metric(metric))
+    metric = RankBy(rank_by or bundle.rank_by)
     rows = await repository.ranked(services.pool, bundle.id, metric, top)
     results = [
         RankedBacktest(rank=i + 1, backtest_id=job_id, parameters=parameters(bundle, strategy), metrics=metrics)

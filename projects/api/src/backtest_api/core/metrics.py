@@ -23,6 +23,11 @@ OLDEST_PENDING = Gauge(
 FINISHED_LAST_MINUTE = Gauge(
     "backtest_jobs_finished_last_minute", "Jobs that reached a final state in the last minute, by status", ["status"]
 )
+WORKERS = Gauge(
+    "backtest_workers",
+    "Compute workers seen in the last day by state: alive, degraded (claims or reaps keep failing), dead, stopped",
+    ["state"],
+)
 JOB_DURATION = Gauge(
     "backtest_job_duration_seconds", "Run time of jobs that succeeded in the last five minutes", ["quantile"]
 )

@@ -28,17 +28,20 @@ from litestar.params import RawBody
 from backtest_api.accounts.schemas import Principal
 from backtest_api.core.dependencies import CurrentUser
 from backtest_api.core.dependencies import ServicesDep
+from backtest_api.core.openapi import problems
 from backtest_api.datasets import repository
 from backtest_api.datasets import services as datasets
 from backtest_api.datasets import uploads
 from backtest_api.datasets.schemas import Dataset
 from backtest_api.datasets.schemas import DatasetPage
 
-UPLOAD_DESCRIPTION = """Upload OHLCV bars as the raw request body: CSV (header row with `timestamp`,
-`open`, `high`, `low`, `close`, `volume`; timestamps ISO-8601 or epoch numbers) or Parquet
-(detected by its magic bytes, or say `?format=parquet`). The file is validated with the engine's
-rules; a bad file answers 400 naming the column and row (e.g. `data.high[17]: high 9.5 is below
-low 10.0`). Larger files than the configured limit answer 413."""
+UPLOAD_DESCRIPTION = """Upload OHLCV bars as the raw request body, or as the `file` part of a
+multipart form (`curl -F file=@bars.csv`): CSV (header row with `timestamp`, `open`, `high`, `low`,
+`close`, `volume`; timestamps ISO-8601 or epoch numbers) or Parquet (detected by its magic bytes, or
+say `?format=parquet`). The file is validated with the engine's rules; a bad file answers 400 naming
+the column, the data row and the file line (e.g. `data.high[17]: high 9.5 is below low 10.0 (line 19
+of the file)`). Bars you already uploaded answer 200 with the dataset that holds them (`existing`:
+true) instead of storing a copy. Larger files than the configured limit answer 413."""
 
 
 @dataclass
@@ -72,6 +75,7 @@ class DatasetController(Controller):
         description=UPLOAD_DESCRIPTION,
         status_code=201,
         operation_class=UploadOperation,
+        responses=problems(413),
     )
     async def upload(
         self,
@@ -117,6 +121,7 @@ class DatasetController(Controller):
         operation_id="deleteDataset",
         summary="Delete a dataset no backtest uses (409 otherwise)",
         status_code=204,
+        responses=problems(409),
     )
     async def delete_dataset(self, services: ServicesDep, user: CurrentUser, dataset_id: FromPath[uuid.UUID]) -> None:
         await datasets.delete(services, user, dataset_id)

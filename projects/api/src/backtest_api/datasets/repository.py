@@ -24,7 +24,12 @@ SELECT {_COLUMNS} FROM datasets
  LIMIT %(limit)s
 """
 
-IDENTITY = "SELECT owner_id, content_hash FROM datasets WHERE id = %(id)s"
+#: Scoped to the caller like every read: another user's dataset is looked up and not found
+#: exactly as a missing one is, at the same cost.
+FOR_JOB = """
+SELECT content_hash, n_bars FROM datasets
+ WHERE id = %(id)s AND (%(owner_id)s::uuid IS NULL OR owner_id = %(owner_id)s::uuid)
+"""
 
 DELETE = """
 DELETE FROM datasets
@@ -63,12 +68,14 @@ async def list_datasets(pool: AsyncConnectionPool[Any], owner_id: uuid.UUID | No
     return [_dataset(row) for row in rows]
 
 
-async def dataset_identity(pool: AsyncConnectionPool[Any], dataset_id: uuid.UUID) -> tuple[uuid.UUID, str] | None:
-    """The dataset's owner and content hash."""
+async def dataset_for_job(
+    pool: AsyncConnectionPool[Any], dataset_id: uuid.UUID, owner_id: uuid.UUID | None
+) -> tuple[str, int] | None:
+    """The content hash and bar count of a dataset of ``owner_id`` (None: any owner)."""
     async with pool.connection() as conn:
-        cur = await conn.execute(IDENTITY, {"id": dataset_id})
+        cur = await conn.execute(FOR_JOB, {"id": dataset_id, "owner_id": owner_id})
         row = await cur.fetchone()
-    return None if row is None else (row[0], row[1])
+    return None if row is None else (str(row[0]), int(row[1]))
 
 
 async def delete_dataset(pool: AsyncConnectionPool[Any], dataset_id: uuid.UUID, owner_id: uuid.UUID | None) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 import anyio.to_thread
 import msgspec
@@ -22,12 +23,22 @@ from backtest_shared.engine import load_csv
 from backtest_shared.engine import load_parquet
 from backtest_shared.engine import ohlcv_content_hash
 
-#: Datasets whose (owner, content hash) an API process keeps in memory; datasets never
-#: change, so entries never go stale, but the number of datasets has no bound.
+#: Datasets whose content hash and bar count an API process keeps in memory, per caller
+#: who may use them; datasets never change, so entries never go stale, but the number
+#: of datasets has no bound.
 MAX_CACHED_DATASETS = 100_000
 
 PARQUET_MAGIC = b"PAR1"
 FORMATS = ("csv", "parquet")
+_FORMAT_NAMES = {"csv": "CSV", "parquet": "Parquet"}
+
+
+@dataclass(frozen=True)
+class JobDataset:
+    """What a submit needs to know of its dataset."""
+
+    content_hash: str
+    n_bars: int
 
 
 def detect_format(body: bytes, declared: str | None, content_type: str | None) -> str:
@@ -40,6 +51,10 @@ def detect_format(body: bytes, declared: str | None, content_type: str | None) -
     return "csv"
 
 
+def _unreadable(file_format: str) -> str:
+    return f"not a readable {_FORMAT_NAMES[file_format]} file (truncated, damaged or another format)"
+
+
 def parse_ohlcv(body: bytes, file_format: str) -> OHLCV:
     """Decode and validate an upload with the engine's rules (field ``data.<column>[<row>]`` on error)."""
     if not body:
@@ -48,11 +63,13 @@ def parse_ohlcv(body: bytes, file_format: str) -> OHLCV:
     try:
         return loader(body)
     except EngineValidationError as exc:
+        if exc.field == "data" and exc.reason.startswith("not a readable"):  # the loader quotes its library
+            raise InvalidRequestError("data", _unreadable(file_format)) from None
         if file_format == "csv":
             raise uploads.with_line(exc, body) from None
         raise
-    except Exception as exc:  # a file pandas/pyarrow cannot read at all
-        raise InvalidRequestError("data", f"not a readable {file_format.upper()} file: {exc}") from None
+    except Exception:  # a file pandas/pyarrow cannot read at all; their messages speak of their internals
+        raise InvalidRequestError("data", _unreadable(file_format)) from None
 
 
 async def upload(services: Services, user: Principal, name: str, body: bytes, file_format: str) -> Dataset:
@@ -62,7 +79,7 @@ async def upload(services: Services, user: Principal, name: str, body: bytes, fi
         existing = await get(services, user, identical)
         return msgspec.structs.replace(existing, existing=True)
     stored = await insert_dataset(services.pool, user.id, name, data)
-    _remember(services, stored.id, (stored.owner_id, stored.content_hash))
+    _remember(services, (user.id, stored.id), JobDataset(stored.content_hash, stored.n_bars))
     return Dataset(
         id=stored.id,
         name=stored.name,
@@ -86,26 +103,40 @@ async def delete(services: Services, user: Principal, dataset_id: uuid.UUID) -> 
     await get(services, user, dataset_id)
     if not await repository.delete_dataset(services.pool, dataset_id, user.owner_filter()):
         raise ConflictError(f"dataset {dataset_id} is used by backtests and cannot be deleted")
-    services.dataset_cache.pop(dataset_id, None)
+    forget(services, dataset_id)
 
 
-def _remember(services: Services, dataset_id: uuid.UUID, identity: tuple[uuid.UUID, str]) -> None:
-    """Cache a dataset's identity; a full cache starts over (cheaper than LRU bookkeeping per submit)."""
+def forget(services: Services, dataset_id: uuid.UUID) -> None:
+    """Drop a deleted dataset from the cache, for every caller (rare: a scan is fine)."""
+    for key in [key for key in services.dataset_cache if key[1] == dataset_id]:
+        del services.dataset_cache[key]
+
+
+def _remember(services: Services, key: tuple[uuid.UUID, uuid.UUID], dataset: JobDataset) -> None:
+    """Cache a dataset for one caller; a full cache starts over (cheaper than LRU bookkeeping per submit)."""
     if len(services.dataset_cache) >= MAX_CACHED_DATASETS:
         services.dataset_cache.clear()
-    services.dataset_cache[dataset_id] = identity
+    services.dataset_cache[key] = dataset
+
+
+async def dataset_for_job(services: Services, user: Principal, dataset_id: uuid.UUID) -> JobDataset:
+    """A dataset the caller may run jobs on (their own; any, for admins), else 404.
+
+    The cache holds only datasets this caller was already allowed to use: another
+    user's id misses it and costs the same scoped lookup as an id that does not
+    exist, so the answer's timing does not tell the two apart.
+    """
+    key = (user.id, dataset_id)
+    dataset = services.dataset_cache.get(key)
+    if dataset is None:
+        found = await repository.dataset_for_job(services.pool, dataset_id, user.owner_filter())
+        if found is None:
+            raise NotFoundError("dataset", dataset_id, field="dataset_id")
+        dataset = JobDataset(*found)
+        _remember(services, key, dataset)
+    return dataset
 
 
 async def content_hash_for_job(services: Services, user: Principal, dataset_id: uuid.UUID) -> str:
-    """The content hash of a dataset the caller may run jobs on (their own; any, for admins)."""
-    identity = services.dataset_cache.get(dataset_id)
-    if identity is None:
-        found = await repository.dataset_identity(services.pool, dataset_id)
-        if found is None:
-            raise NotFoundError("dataset", dataset_id, field="dataset_id")
-        identity = found
-        _remember(services, dataset_id, found)
-    owner_id, content_hash = identity
-    if owner_id != user.id and not user.is_admin:
-        raise NotFoundError("dataset", dataset_id, field="dataset_id")
-    return content_hash
+    """The content hash of a dataset the caller may run jobs on (see ``dataset_for_job``)."""
+    return (await dataset_for_job(services, user, dataset_id)).content_hash

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 
 from litestar import Controller
 from litestar import Response
@@ -27,6 +28,7 @@ from backtest_api.ops.my_queue import MyQueue
 from backtest_api.ops.my_queue import my_queue
 from backtest_api.ops.schemas import Health
 from backtest_api.ops.schemas import QueueStats
+from backtest_api.workers.repository import list_workers
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +80,10 @@ class MetricsController(Controller):
         metrics.OLDEST_PENDING.set(stats.oldest_pending_seconds or 0.0)
         for status, jobs in stats.finished_last_minute_by_status.items():
             metrics.FINISHED_LAST_MINUTE.labels(status).set(jobs)
+        workers = await list_workers(services.pool, services.settings.worker_dead_after_seconds)
+        states: Counter[str] = Counter(worker.state for worker in workers)
+        for state in ("alive", "degraded", "dead", "stopped"):
+            metrics.WORKERS.labels(state).set(states.get(state, 0))
         durations = await repository.recent_durations(services.pool)
         for quantile, value in zip(("0.5", "0.9", "0.99"), durations or (), strict=False):
             metrics.JOB_DURATION.labels(quantile).set(value)
