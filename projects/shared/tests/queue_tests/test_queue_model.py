@@ -99,7 +99,10 @@ class QueueMachine(RuleBasedStateMachine):
             return await cur.fetchall() if cur.description else []
 
     def _new_user(self, index: int) -> None:
-        limits: dict[int, dict[str, Any]] = {0: {"max_running_jobs": RUNNING_CAP}, 1: {"max_pending_jobs": PENDING_LIMIT}}
+        limits: dict[int, dict[str, Any]] = {
+            0: {"max_running_jobs": RUNNING_CAP},
+            1: {"max_pending_jobs": PENDING_LIMIT},
+        }
         user = self.run(seed_user(self.pool, **limits.get(index, {})))
         dataset = self.run(seed_dataset(self.pool, user, n_bars=100))
         if index < len(self.users):
