@@ -44,12 +44,49 @@ def _nan(n: int) -> FloatArray:
     return np.full(n, np.nan)
 
 
-def _block_scans(x: FloatArray, period: int, scan: np.ufunc) -> tuple[FloatArray, FloatArray]:
-    """(prefix, suffix) scans of ``x`` restarted at every multiple of ``period``.
+def _column_windows(x: FloatArray, period: int, scan: np.ufunc, divisor: float | None) -> FloatArray:
+    """``scan`` over each window, blocks stored column by column (short periods).
 
-    ``prefix[t]`` combines ``x[b..t]`` and ``suffix[t]`` combines
-    ``x[t..b+period-1]``, where ``b`` is the start of t's block. Padding past
-    ``n`` only reaches suffixes of windows that are never full.
+    ``columns[c, b]`` is bar ``c`` of block ``b``, so every step of the
+    within-block scans is one contiguous vector operation across all blocks.
+    The window ending at bar ``b*period + c`` (``c < period - 1``) is the
+    suffix of block ``b-1`` from bar ``c+1`` combined with the prefix of block
+    ``b`` up to bar ``c``; the window ending on a block's last bar is that
+    block's full suffix. Entries before ``period - 1`` are partial windows.
+    """
+    n = x.shape[0]
+    blocks = -(-n // period)
+    whole = n // period
+    columns = np.empty((period, blocks))
+    columns[:, :whole] = x[: whole * period].reshape(whole, period).T
+    if whole < blocks:
+        tail = n - whole * period
+        columns[:tail, whole] = x[whole * period :]
+        # Padding reaches only the suffixes of windows that are never full.
+        columns[tail:, whole] = 0.0
+    suffix = np.empty_like(columns)
+    suffix[period - 1] = columns[period - 1]
+    for column in range(period - 2, -1, -1):
+        scan(suffix[column + 1], columns[column], out=suffix[column])
+    prefix = columns
+    for column in range(1, period):
+        scan(prefix[column - 1], prefix[column], out=prefix[column])
+    scan(suffix[1:, :-1], prefix[:-1, 1:], out=prefix[:-1, 1:])
+    prefix[period - 1] = suffix[0]
+    # The suffixes are consumed: their buffer receives the windows in bar order.
+    in_bar_order = suffix.reshape(blocks, period)
+    if divisor is None:
+        in_bar_order[...] = prefix.T
+    else:
+        np.divide(prefix.T, divisor, out=in_bar_order)
+    return in_bar_order.reshape(-1)[:n]
+
+
+def _row_windows(x: FloatArray, period: int, scan: np.ufunc, divisor: float | None) -> FloatArray:
+    """``scan`` over each window, blocks stored row by row (long periods).
+
+    Same combination as ``_column_windows``; with long blocks one
+    ``accumulate`` per direction over the rows is cheaper than a loop.
     """
     n = x.shape[0]
     blocks = -(-n // period)
@@ -57,39 +94,32 @@ def _block_scans(x: FloatArray, period: int, scan: np.ufunc) -> tuple[FloatArray
     padded[:n] = x
     padded[n:] = 0.0
     prefix = padded.reshape(blocks, period)
-    if period <= _COLUMN_LOOP_LIMIT:
-        # Short blocks: one vector operation per column beats a per-row scan.
-        # Suffixes first, read from the inputs still in ``prefix`` (no copy pass).
-        suffix = np.empty_like(prefix)
-        suffix[:, period - 1] = prefix[:, period - 1]
-        for column in range(period - 2, -1, -1):
-            scan(suffix[:, column + 1], prefix[:, column], out=suffix[:, column])
-        for column in range(1, period):
-            scan(prefix[:, column - 1], prefix[:, column], out=prefix[:, column])
-    else:
-        suffix = prefix.copy()
-        scan.accumulate(prefix, axis=1, out=prefix)
-        reversed_rows = suffix[:, ::-1]
-        scan.accumulate(reversed_rows, axis=1, out=reversed_rows)
-    return prefix.reshape(-1), suffix.reshape(-1)
+    suffix = prefix.copy()
+    scan.accumulate(prefix, axis=1, out=prefix)
+    reversed_rows = suffix[:, ::-1]
+    scan.accumulate(reversed_rows, axis=1, out=reversed_rows)
+    prefix_flat, suffix_flat = prefix.reshape(-1), suffix.reshape(-1)
+    starts = n - period + 1
+    # The window ending at t is written over prefix[t], the one prefix it reads.
+    full = prefix_flat[period - 1 : n]
+    scan(suffix_flat[:starts], full, out=full)
+    full[::period] = suffix_flat[:starts:period]
+    if divisor is not None:
+        np.divide(full, divisor, out=full)
+    return prefix_flat[:n]
 
 
-def _windowed(x: FloatArray, period: int, scan: np.ufunc) -> FloatArray:
-    """``scan`` over each full window ``x[t-period+1 .. t]``, NaN before."""
+def _windowed(x: FloatArray, period: int, scan: np.ufunc, divisor: float | None = None) -> FloatArray:
+    """``scan`` over each full window ``x[t-period+1 .. t]`` (divided by ``divisor``), NaN before."""
     n = x.shape[0]
     if period > n:
         return _nan(n)
     if period == 1:
-        return x.copy()
-    prefix, suffix = _block_scans(x, period, scan)
-    starts = n - period + 1
-    # The window ending at t is written over prefix[t], the one prefix it reads.
-    full = prefix[period - 1 : n]
-    # A window starting mid-block = suffix of its first block + prefix of the next.
-    scan(suffix[:starts], full, out=full)
-    # A window starting on a block boundary is exactly one block.
-    full[::period] = suffix[:starts:period]
-    out = prefix[:n]
+        return x.copy() if divisor is None else x / divisor
+    if period <= _COLUMN_LOOP_LIMIT:
+        out = _column_windows(x, period, scan, divisor)
+    else:
+        out = _row_windows(x, period, scan, divisor)
     out[: period - 1] = np.nan
     return out
 
@@ -108,12 +138,11 @@ def sma(x: FloatArray, period: int, start: int = 0) -> FloatArray:
     n = x.shape[0]
     if start + period - 1 >= n:
         return _nan(n)
-    sums = window_sum(x[start:], period)
-    np.divide(sums, float(period), out=sums)
+    means = _windowed(x[start:], period, np.add, float(period))
     if start == 0:
-        return sums
+        return means
     out = _nan(n)
-    out[start:] = sums
+    out[start:] = means
     return out
 
 
