@@ -62,6 +62,16 @@ def _f(x: float | np.floating[npt.NBitBase] | None) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _sum_of_squares(values: FloatArray) -> float:
+    """``sum(values**2)`` with the same bits whatever the BLAS thread count.
+
+    ``np.dot`` goes through BLAS, whose threads split the sum differently
+    for different thread counts; ``einsum`` without ``optimize`` runs
+    numpy's own single-threaded loop and never calls BLAS.
+    """
+    return float(np.einsum("i,i->", values, values, optimize=False))
+
+
 _PEAK_CHUNK = 256
 _MOST_CHUNKS_RISING = 0.25
 
@@ -135,14 +145,14 @@ def compute_metrics(
         r -= 1.0
         k = n - 1
         mean = float(r.sum()) / k
-        var = max((float(np.dot(r, r)) - k * mean * mean) / (k - 1), 0.0)
+        var = max((_sum_of_squares(r) - k * mean * mean) / (k - 1), 0.0)
         std = math.sqrt(var)
         root = math.sqrt(ppy)
         vol = _f(std * root)
         if std > 0:
             sharpe = _f(mean / std * root)
         np.minimum(r, 0.0, out=r)
-        down = math.sqrt(float(np.dot(r, r)) / k)
+        down = math.sqrt(_sum_of_squares(r) / k)
         if down > 0:
             sortino = _f(mean / down * root)
     peak = running_peak(equity)
