@@ -132,6 +132,13 @@ def specs() -> dict[str, dict[str, Any]]:
             "exit": {"conditions": [{"kind": "less_than", "left": "close", "right": "slow"}]},
             "money": {"take_profit_pct": 2.0},
         },
+        "leveraged_to_ruin": _cross(
+            {"kind": "sma", "period": 4},
+            {"kind": "sma", "period": 9},
+            direction="both",
+            money={"leverage": 60.0},
+            costs={"fee_bps": 20.0},
+        ),
         "volume_sma": _cross(
             {"kind": "sma", "period": 5, "source": "volume"},
             {"kind": "sma", "period": 50, "source": "volume"},

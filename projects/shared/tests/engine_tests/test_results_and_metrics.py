@@ -17,8 +17,8 @@ from backtest_shared.engine import decode_strategy
 from backtest_shared.engine import run_backtest
 from backtest_shared.engine import strategy_to_builtins
 from backtest_shared.engine import synthetic_ohlcv
+from backtest_shared.engine.drawdown import running_peak
 from backtest_shared.engine.metrics import compute_metrics
-from backtest_shared.engine.metrics import running_peak
 from backtest_shared.engine.result import downsample_indices
 from engine_tests.helpers import DAY
 

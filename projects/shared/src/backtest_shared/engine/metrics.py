@@ -19,20 +19,50 @@ sqrt(mean(min(r, 0)^2)) over all bar returns r.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import msgspec
 import numpy as np
 import numpy.typing as npt
 
 from backtest_shared.engine.data import SECONDS_PER_YEAR
+from backtest_shared.engine.drawdown import longest_drawdown_bars
+from backtest_shared.engine.drawdown import max_drawdown
+from backtest_shared.engine.drawdown import running_peak
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-__all__ = ["LOWER_IS_BETTER", "METRIC_NAMES", "Metrics", "compute_metrics"]
+__all__ = [
+    "LOWER_IS_BETTER",
+    "METRIC_NAMES",
+    "Metrics",
+    "ReturnMoments",
+    "annual_volatility",
+    "average_holding_bars",
+    "bar_returns",
+    "bars_per_year",
+    "best_trade",
+    "cagr",
+    "calmar_ratio",
+    "compute_metrics",
+    "expectancy",
+    "exposure_pct",
+    "finite_or_none",
+    "profit_factor",
+    "return_moments",
+    "sharpe_ratio",
+    "sortino_ratio",
+    "total_return",
+    "win_rate",
+    "worst_trade",
+    "years_spanned",
+]
 
 
 class Metrics(msgspec.Struct, frozen=True, kw_only=True):
+    """The stored summary of one backtest; units and None cases in the module docstring."""
+
     total_return: float | None
     cagr: float | None
     annual_volatility: float | None
@@ -55,11 +85,12 @@ METRIC_NAMES: tuple[str, ...] = Metrics.__struct_fields__
 LOWER_IS_BETTER: frozenset[str] = frozenset(("annual_volatility", "max_drawdown", "max_drawdown_duration_bars"))
 
 
-def _f(x: float | np.floating[npt.NBitBase] | None) -> float | None:
-    if x is None:
+def finite_or_none(value: float | np.floating[npt.NBitBase] | None) -> float | None:
+    """``value`` as a float, or None when it is missing, NaN or infinite."""
+    if value is None:
         return None
-    value = float(x)
-    return value if math.isfinite(value) else None
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
 def _sum_of_squares(values: FloatArray) -> float:
@@ -72,41 +103,136 @@ def _sum_of_squares(values: FloatArray) -> float:
     return float(np.einsum("i,i->", values, values, optimize=False))
 
 
-_PEAK_CHUNK = 256
-_MOST_CHUNKS_RISING = 0.25
+def years_spanned(timestamps: IntArray) -> float:
+    """Time from the first to the last bar in years of 365.25 days (0 for one bar)."""
+    if timestamps.shape[0] < 2:
+        return 0.0
+    return float(timestamps[-1] - timestamps[0]) / SECONDS_PER_YEAR
 
 
-def running_peak(equity: FloatArray) -> FloatArray:
-    """``np.maximum.accumulate(equity)`` for finite input, the same values (max is exact).
+def bars_per_year(n_bars: int, years: float) -> float | None:
+    """Bar returns per year, ``(n_bars - 1) / years``; None for a zero span."""
+    return (n_bars - 1) / years if years > 0 else None
 
-    A running maximum is a sequential scan; here the curve is cut into chunks
-    of ``_PEAK_CHUNK`` bars and only chunks that set a new high are scanned;
-    the others hold the previous peak. An equity curve spends most chunks
-    below its peak; when most chunks rise the plain scan is used.
+
+def total_return(final_equity: float, capital: float) -> float:
+    """Growth of the account over the whole test, as a fraction (0.1 = +10 %)."""
+    return final_equity / capital - 1.0
+
+
+def cagr(final_equity: float, capital: float, years: float) -> float | None:
+    """Compound annual growth rate; -1 for a ruined account, None for a zero span or overflow."""
+    if years <= 0:
+        return None
+    if final_equity <= 0:
+        return -1.0
+    try:
+        return finite_or_none(math.exp(math.log(final_equity / capital) / years) - 1.0)
+    except OverflowError:
+        return None
+
+
+def bar_returns(equity: FloatArray) -> FloatArray:
+    """Simple returns ``equity[t] / equity[t-1] - 1`` of bars 1..n-1.
+
+    A bar after a non-positive equity (a ruined account) returns 0.
     """
-    n = equity.shape[0]
-    chunks = n // _PEAK_CHUNK
-    if chunks < 2:
-        return np.maximum.accumulate(equity)
-    cut = chunks * _PEAK_CHUNK
-    rows = equity[:cut].reshape(chunks, _PEAK_CHUNK)
-    chunk_max = rows.max(axis=1)
-    through = np.maximum.accumulate(chunk_max)
-    before = np.empty(chunks)
-    before[0] = -np.inf
-    before[1:] = through[:-1]
-    rising = np.flatnonzero(chunk_max > before)
-    if rising.shape[0] > _MOST_CHUNKS_RISING * chunks:
-        return np.maximum.accumulate(equity)
-    peak = np.empty(n)
-    peak_rows = peak[:cut].reshape(chunks, _PEAK_CHUNK)
-    peak_rows[:] = before[:, None]
-    scanned = np.maximum.accumulate(rows[rising], axis=1)
-    np.maximum(scanned, before[rising, None], out=scanned)
-    peak_rows[rising] = scanned
-    if cut < n:
-        np.maximum(np.maximum.accumulate(equity[cut:]), through[-1], out=peak[cut:])
-    return peak
+    returns = np.empty(equity.shape[0] - 1)
+    if float(equity.min()) > 0:
+        np.divide(equity[1:], equity[:-1], out=returns)
+    else:
+        previous = equity[:-1]
+        returns.fill(1.0)
+        np.divide(equity[1:], previous, out=returns, where=previous > 0)
+    returns -= 1.0
+    return returns
+
+
+class ReturnMoments(NamedTuple):
+    """Mean, sample standard deviation and downside deviation of bar returns."""
+
+    mean: float
+    std: float
+    downside: float
+
+
+def return_moments(returns: FloatArray) -> ReturnMoments:
+    """Moments of at least two bar returns; ``returns`` is consumed (clipped at 0).
+
+    ``std`` has ``k - 1`` degrees of freedom (clamped at 0); ``downside`` is
+    ``sqrt(mean(min(r, 0)**2))`` over all returns (a zero target).
+    """
+    count = returns.shape[0]
+    mean = float(returns.sum()) / count
+    variance = max((_sum_of_squares(returns) - count * mean * mean) / (count - 1), 0.0)
+    np.minimum(returns, 0.0, out=returns)
+    downside = math.sqrt(_sum_of_squares(returns) / count)
+    return ReturnMoments(mean, math.sqrt(variance), downside)
+
+
+def annual_volatility(std: float, per_year: float) -> float | None:
+    """Standard deviation of bar returns scaled to a year (square-root-of-time rule)."""
+    return finite_or_none(std * math.sqrt(per_year))
+
+
+def sharpe_ratio(mean: float, std: float, per_year: float) -> float | None:
+    """Annualised mean over standard deviation of bar returns (zero risk-free rate)."""
+    if std <= 0:
+        return None
+    return finite_or_none(mean / std * math.sqrt(per_year))
+
+
+def sortino_ratio(mean: float, downside: float, per_year: float) -> float | None:
+    """Annualised mean over downside deviation of bar returns (zero target)."""
+    if downside <= 0:
+        return None
+    return finite_or_none(mean / downside * math.sqrt(per_year))
+
+
+def calmar_ratio(growth_rate: float | None, drawdown: float) -> float | None:
+    """CAGR over maximum drawdown; None without a drawdown or a CAGR."""
+    if growth_rate is None or drawdown <= 0:
+        return None
+    return finite_or_none(growth_rate / drawdown)
+
+
+def win_rate(pnl: FloatArray) -> float | None:
+    """Fraction of trades with a positive pnl; None without trades."""
+    trades = pnl.shape[0]
+    return int(np.count_nonzero(pnl > 0)) / trades if trades else None
+
+
+def profit_factor(pnl: FloatArray) -> float | None:
+    """Gross profit over gross loss; None without a losing trade."""
+    losses = pnl[pnl < 0]
+    if not losses.shape[0]:
+        return None
+    return finite_or_none(float(pnl[pnl > 0].sum()) / -float(losses.sum()))
+
+
+def expectancy(pnl: FloatArray) -> float | None:
+    """Mean trade pnl in account currency; None without trades."""
+    return finite_or_none(pnl.mean()) if pnl.shape[0] else None
+
+
+def average_holding_bars(held_bars: IntArray) -> float | None:
+    """Mean number of bars a trade stays open; None without trades."""
+    return finite_or_none(held_bars.mean()) if held_bars.shape[0] else None
+
+
+def exposure_pct(held_bars: IntArray, n_bars: int) -> float | None:
+    """Percent of bars spent in a position."""
+    return finite_or_none(100.0 * float(held_bars.sum()) / n_bars)
+
+
+def best_trade(return_pct: FloatArray) -> float | None:
+    """Highest trade return in percent; None without trades."""
+    return finite_or_none(return_pct.max()) if return_pct.shape[0] else None
+
+
+def worst_trade(return_pct: FloatArray) -> float | None:
+    """Lowest trade return in percent; None without trades."""
+    return finite_or_none(return_pct.min()) if return_pct.shape[0] else None
 
 
 def compute_metrics(
@@ -118,78 +244,37 @@ def compute_metrics(
     return_pct: FloatArray,
     capital: float,
 ) -> Metrics:
-    n = equity.shape[0]
-    final = float(equity[-1])
-    total_return = final / capital - 1.0
-    span = float(timestamps[-1] - timestamps[0]) if n > 1 else 0.0
-    years = span / SECONDS_PER_YEAR
-    ppy = (n - 1) / years if years > 0 else None
-    cagr: float | None = None
-    if years > 0:
-        if final <= 0:
-            cagr = -1.0
-        else:
-            try:
-                cagr = _f(math.exp(math.log(final / capital) / years) - 1.0)
-            except OverflowError:
-                cagr = None
-    vol = sharpe = sortino = None
-    if n > 2 and ppy is not None:
-        r = np.empty(n - 1)
-        if float(equity.min()) > 0:
-            np.divide(equity[1:], equity[:-1], out=r)
-        else:
-            prev = equity[:-1]
-            r.fill(1.0)
-            np.divide(equity[1:], prev, out=r, where=prev > 0)
-        r -= 1.0
-        k = n - 1
-        mean = float(r.sum()) / k
-        var = max((_sum_of_squares(r) - k * mean * mean) / (k - 1), 0.0)
-        std = math.sqrt(var)
-        root = math.sqrt(ppy)
-        vol = _f(std * root)
-        if std > 0:
-            sharpe = _f(mean / std * root)
-        np.minimum(r, 0.0, out=r)
-        down = math.sqrt(_sum_of_squares(r) / k)
-        if down > 0:
-            sortino = _f(mean / down * root)
+    """Every metric of one backtest (see the module docstring for units)."""
+    n_bars = equity.shape[0]
+    final_equity = float(equity[-1])
+    years = years_spanned(timestamps)
+    per_year = bars_per_year(n_bars, years)
+    growth_rate = cagr(final_equity, capital, years)
+    volatility = sharpe = sortino = None
+    if n_bars > 2 and per_year is not None:
+        moments = return_moments(bar_returns(equity))
+        volatility = annual_volatility(moments.std, per_year)
+        sharpe = sharpe_ratio(moments.mean, moments.std, per_year)
+        sortino = sortino_ratio(moments.mean, moments.downside, per_year)
     peak = running_peak(equity)
-    at_peak = np.flatnonzero(equity >= peak)
-    # The drawdown ratio reuses the running peak's array (one allocation less).
-    drawdown_ratio = np.divide(equity, peak, out=peak)
-    max_dd = 1.0 - float(np.min(drawdown_ratio))
-    duration = int((np.diff(np.append(at_peak, n)) - 1).max())
-    calmar = _f(cagr / max_dd) if cagr is not None and max_dd > 0 else None
-    m = int(pnl.shape[0])
-    win_rate = profit_factor = expectancy = avg_dur = best = worst = None
-    held = exit_bar - entry_bar
-    if m:
-        wins = pnl[pnl > 0]
-        losses = pnl[pnl < 0]
-        win_rate = wins.shape[0] / m
-        if losses.shape[0]:
-            profit_factor = _f(float(wins.sum()) / -float(losses.sum()))
-        expectancy = _f(pnl.mean())
-        avg_dur = _f(held.mean())
-        best = _f(return_pct.max())
-        worst = _f(return_pct.min())
+    under_water_bars = longest_drawdown_bars(equity, peak)
+    drawdown = max_drawdown(equity, peak, out=peak)
+    held_bars = exit_bar - entry_bar
     return Metrics(
-        total_return=_f(total_return),
-        cagr=cagr,
-        annual_volatility=vol,
+        total_return=finite_or_none(total_return(final_equity, capital)),
+        cagr=growth_rate,
+        annual_volatility=volatility,
         sharpe=sharpe,
         sortino=sortino,
-        max_drawdown=_f(max_dd),
-        max_drawdown_duration_bars=duration,
-        calmar=calmar,
-        win_rate=win_rate,
-        profit_factor=profit_factor,
-        expectancy=expectancy,
-        num_trades=m,
-        avg_trade_duration_bars=avg_dur,
-        exposure_pct=_f(100.0 * float(held.sum()) / n),
-        best_trade=best,
-        worst_trade=worst,
+        max_drawdown=finite_or_none(drawdown),
+        max_drawdown_duration_bars=under_water_bars,
+        calmar=calmar_ratio(growth_rate, drawdown),
+        win_rate=win_rate(pnl),
+        profit_factor=profit_factor(pnl),
+        expectancy=expectancy(pnl),
+        num_trades=int(pnl.shape[0]),
+        avg_trade_duration_bars=average_holding_bars(held_bars),
+        exposure_pct=exposure_pct(held_bars, n_bars),
+        best_trade=best_trade(return_pct),
+        worst_trade=worst_trade(return_pct),
     )
