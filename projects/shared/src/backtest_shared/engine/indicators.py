@@ -81,26 +81,27 @@ def recursive_smooth(x: FloatArray, alpha: float, seed_index: int, seed: float) 
         return out
     out[seed_index] = seed
     rest = x[seed_index + 1 :]
-    m = rest.shape[0]
-    if m == 0:
+    count = rest.shape[0]
+    if count == 0:
         return out
-    q = 1.0 - alpha
-    blocks = -(-m // _BLOCK)
-    padded = np.zeros(blocks * _BLOCK)
-    np.subtract(rest, seed, out=padded[:m])
+    keep = 1.0 - alpha
+    blocks = -(-count // _BLOCK)
+    deviations = np.zeros(blocks * _BLOCK)
+    np.subtract(rest, seed, out=deviations[:count])
     lag = np.arange(_BLOCK)[:, None] - np.arange(_BLOCK)[None, :]
-    weights = np.where(lag >= 0, alpha * q ** np.maximum(lag, 0), 0.0)
-    z = padded.reshape(blocks, _BLOCK) @ weights.T
-    decay = q ** np.arange(1, _BLOCK + 1)
-    q_block = float(decay[-1])
+    weights = np.where(lag >= 0, alpha * keep ** np.maximum(lag, 0), 0.0)
+    # Each block's recursion started from 0; the carry of earlier blocks is added below.
+    smoothed = deviations.reshape(blocks, _BLOCK) @ weights.T
+    decay = keep ** np.arange(1, _BLOCK + 1)
+    block_decay = float(decay[-1])
     carries = np.empty(blocks)
     carry = 0.0
-    last = z[:, -1].tolist()
-    for b in range(blocks):
-        carries[b] = carry
-        carry = q_block * carry + last[b]
-    z += carries[:, None] * decay[None, :]
-    np.add(z.reshape(-1)[:m], seed, out=out[seed_index + 1 :])
+    block_ends = smoothed[:, -1].tolist()
+    for block in range(blocks):
+        carries[block] = carry
+        carry = block_decay * carry + block_ends[block]
+    smoothed += carries[:, None] * decay[None, :]
+    np.add(smoothed.reshape(-1)[:count], seed, out=out[seed_index + 1 :])
     return out
 
 
@@ -113,6 +114,7 @@ def window_seed(x: FloatArray, first: int, last: int) -> float:
 
 
 def ema(x: FloatArray, period: int, start: int = 0) -> FloatArray:
+    """Exponential average, alpha = 2/(period+1), seeded with the mean of its first window."""
     first = start + period - 1
     if first >= x.shape[0]:
         return _nan(x.shape[0])
@@ -120,6 +122,7 @@ def ema(x: FloatArray, period: int, start: int = 0) -> FloatArray:
 
 
 def wilder(x: FloatArray, period: int, start: int = 0) -> FloatArray:
+    """Wilder's smoothing, alpha = 1/period, seeded with the mean of its first window."""
     first = start + period - 1
     if first >= x.shape[0]:
         return _nan(x.shape[0])
@@ -127,11 +130,12 @@ def wilder(x: FloatArray, period: int, start: int = 0) -> FloatArray:
 
 
 def rsi(x: FloatArray, period: int) -> FloatArray:
+    """Relative strength index (Wilder); 50 without any move, 100 without a loss."""
     n = x.shape[0]
-    diff = np.zeros(n)
-    diff[1:] = np.diff(x)
-    gain = wilder(np.maximum(diff, 0.0), period, start=1)
-    loss = wilder(np.maximum(-diff, 0.0), period, start=1)
+    change = np.zeros(n)
+    change[1:] = np.diff(x)
+    gain = wilder(np.maximum(change, 0.0), period, start=1)
+    loss = wilder(np.maximum(-change, 0.0), period, start=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         out = 100.0 - 100.0 / (1.0 + gain / loss)
     out = np.where(loss == 0.0, np.where(gain == 0.0, 50.0, 100.0), out)
@@ -140,37 +144,43 @@ def rsi(x: FloatArray, period: int) -> FloatArray:
 
 
 def true_range(high: FloatArray, low: FloatArray, close: FloatArray) -> FloatArray:
-    tr = high - low
-    if tr.shape[0] > 1:
-        prev = close[:-1]
-        tr[1:] = np.maximum(tr[1:], np.maximum(np.abs(high[1:] - prev), np.abs(low[1:] - prev)))
-    return tr
+    """Largest of high - low and the gaps from the previous close; bar 0 is high - low."""
+    ranges = high - low
+    if ranges.shape[0] > 1:
+        previous_close = close[:-1]
+        gaps = np.maximum(np.abs(high[1:] - previous_close), np.abs(low[1:] - previous_close))
+        ranges[1:] = np.maximum(ranges[1:], gaps)
+    return ranges
 
 
 def atr(high: FloatArray, low: FloatArray, close: FloatArray, period: int) -> FloatArray:
+    """Average true range (Wilder smoothing)."""
     return wilder(true_range(high, low, close), period)
 
 
 def macd(x: FloatArray, fast: int, slow: int, signal: int) -> Outputs:
+    """MACD line (fast EMA - slow EMA), its signal EMA and the histogram (line - signal)."""
     line = ema(x, fast) - ema(x, slow)
-    sig = ema(line, signal, start=slow - 1)
-    return {"line": line, "signal": sig, "hist": line - sig}
+    signal_line = ema(line, signal, start=slow - 1)
+    return {"line": line, "signal": signal_line, "hist": line - signal_line}
 
 
 def bollinger(x: FloatArray, period: int, stddev: float) -> Outputs:
-    mid = sma(x, period)
-    width = stddev * rolling_std(x, period)
-    return {"middle": mid, "upper": mid + width, "lower": mid - width}
+    """SMA middle band and bands ``stddev`` population deviations above and below."""
+    middle = sma(x, period)
+    half_width = stddev * rolling_std(x, period)
+    return {"middle": middle, "upper": middle + half_width, "lower": middle - half_width}
 
 
 def stochastic(high: FloatArray, low: FloatArray, close: FloatArray, k_period: int, d_period: int) -> Outputs:
-    hh = rolling_max(high, k_period)
-    ll = rolling_min(low, k_period)
-    rng = hh - ll
+    """%K = where the close sits in the recent high-low range (0..100, 50 for a flat range); %D its SMA."""
+    highest = rolling_max(high, k_period)
+    lowest = rolling_min(low, k_period)
+    span = highest - lowest
     with np.errstate(divide="ignore", invalid="ignore"):
-        k = np.where(rng > 0.0, 100.0 * (close - ll) / rng, 50.0)
-    k[: min(k_period - 1, k.shape[0])] = np.nan
-    return {"k": k, "d": sma(k, d_period, start=k_period - 1)}
+        k_line = np.where(span > 0.0, 100.0 * (close - lowest) / span, 50.0)
+    k_line[: min(k_period - 1, k_line.shape[0])] = np.nan
+    return {"k": k_line, "d": sma(k_line, d_period, start=k_period - 1)}
 
 
 def supertrend(high: FloatArray, low: FloatArray, close: FloatArray, period: int, multiplier: float) -> Outputs:
@@ -220,6 +230,7 @@ def supertrend(high: FloatArray, low: FloatArray, close: FloatArray, period: int
 
 
 def donchian(high: FloatArray, low: FloatArray, period: int) -> Outputs:
+    """Highest high and lowest low of the previous ``period`` bars, and their midpoint."""
     n = high.shape[0]
     upper = _nan(n)
     lower = _nan(n)
@@ -230,13 +241,14 @@ def donchian(high: FloatArray, low: FloatArray, period: int) -> Outputs:
 
 
 def roc(x: FloatArray, period: int) -> FloatArray:
+    """Rate of change over ``period`` bars, in percent."""
     n = x.shape[0]
     out = _nan(n)
     if period < n:
-        prev = x[:-period]
+        earlier = x[:-period]
         with np.errstate(divide="ignore", invalid="ignore"):
-            vals = 100.0 * (x[period:] / prev - 1.0)
-        out[period:] = np.where(prev != 0.0, vals, np.nan)
+            change = 100.0 * (x[period:] / earlier - 1.0)
+        out[period:] = np.where(earlier != 0.0, change, np.nan)
     return out
 
 

@@ -36,35 +36,37 @@ def apply_ruin(sched: Schedule, growth: FloatArray) -> tuple[Schedule, FloatArra
 
 
 def equity_curve(
-    c: FloatArray, sched: Schedule, growth: FloatArray, cfg: SimConfig, capital: float
+    closes: FloatArray, sched: Schedule, growth: FloatArray, cfg: SimConfig, capital: float
 ) -> tuple[FloatArray, FloatArray]:
     """(equity at each close, equity before each trade).
 
-    The curve is piecewise ``A + B * close``: flat segments have B = 0 and A =
-    the equity after the last exit; a position segment [entry, exit) has
-    A = E*(1 - f*(side + fee)) and B = E*f*side/entry_price.
+    The curve is piecewise ``offset + slope * close``: flat segments have
+    slope 0 and offset = the equity after the last exit; a position segment
+    [entry, exit) has offset = E*(1 - f*(side + fee)) and
+    slope = E*f*side/entry_price, E being the equity before the trade.
+    Segments alternate flat, position, flat, ... (2m + 1 of them).
     """
-    n = c.shape[0]
-    m = sched.size
+    n = closes.shape[0]
+    trades = sched.size
     after = capital * np.cumprod(1.0 + growth)
-    before = np.empty(m)
-    if m == 0:
+    before = np.empty(trades)
+    if trades == 0:
         return np.full(n, capital), before
     before[0] = capital
     before[1:] = after[:-1]
-    sg = sched.side.astype(np.float64)
-    seg_a = np.empty(2 * m + 1)
-    seg_b = np.zeros(2 * m + 1)
-    lens = np.empty(2 * m + 1, dtype=np.int64)
-    seg_a[0] = capital
-    seg_a[1::2] = before * (1.0 - cfg.fraction * (sg + cfg.fee))
-    seg_b[1::2] = before * cfg.fraction * sg / sched.entry_price
-    seg_a[2::2] = after
-    lens[0] = sched.entry_bar[0]
-    lens[1::2] = sched.exit_bar - sched.entry_bar
-    lens[2:-1:2] = sched.entry_bar[1:] - sched.exit_bar[:-1]
-    lens[-1] = n - sched.exit_bar[-1]
-    eq = np.repeat(seg_b, lens)
-    eq *= c
-    eq += np.repeat(seg_a, lens)
-    return eq, before
+    side = sched.side.astype(np.float64)
+    offsets = np.empty(2 * trades + 1)
+    slopes = np.zeros(2 * trades + 1)
+    lengths = np.empty(2 * trades + 1, dtype=np.int64)
+    offsets[0] = capital
+    offsets[1::2] = before * (1.0 - cfg.fraction * (side + cfg.fee))
+    slopes[1::2] = before * cfg.fraction * side / sched.entry_price
+    offsets[2::2] = after
+    lengths[0] = sched.entry_bar[0]
+    lengths[1::2] = sched.exit_bar - sched.entry_bar
+    lengths[2:-1:2] = sched.entry_bar[1:] - sched.exit_bar[:-1]
+    lengths[-1] = n - sched.exit_bar[-1]
+    equity = np.repeat(slopes, lengths)
+    equity *= closes
+    equity += np.repeat(offsets, lengths)
+    return equity, before

@@ -64,25 +64,25 @@ class SeriesCache:
         cached = self._prices.get(name)
         if cached is not None:
             return cached
-        d = self.data
+        bars = self.data
         if name in ("open", "high", "low", "close", "volume"):
-            arr: FloatArray = getattr(d, name)
+            values: FloatArray = getattr(bars, name)
         elif name == "hl2":
-            arr = (d.high + d.low) / 2.0
+            values = (bars.high + bars.low) / 2.0
         elif name == "hlc3":
-            arr = (d.high + d.low + d.close) / 3.0
+            values = (bars.high + bars.low + bars.close) / 3.0
         elif name == "ohlc4":
-            arr = (d.open + d.high + d.low + d.close) / 4.0
+            values = (bars.open + bars.high + bars.low + bars.close) / 4.0
         else:
             raise KeyError(name)
-        self._prices[name] = arr
-        return arr
+        self._prices[name] = values
+        return values
 
     def indicator(self, ind: Indicator) -> Outputs:
         cached = self._indicators.get(ind)
         if cached is None:
-            d = self.data
-            cached = compute_indicator(ind, self.price, (d.high, d.low, d.close))
+            bars = self.data
+            cached = compute_indicator(ind, self.price, (bars.high, bars.low, bars.close))
             self._indicators[ind] = cached
         return cached
 
@@ -109,8 +109,9 @@ class SeriesCache:
             key = (ind, output)
             found = self._certified.get(key)
             if found is None:
-                d = self.data
-                found = certify_indicator(ind, output, self.indicator(ind), self.price, (d.high, d.low, d.close))
+                bars = self.data
+                ohlc = (bars.high, bars.low, bars.close)
+                found = certify_indicator(ind, output, self.indicator(ind), self.price, ohlc)
         self._certified[key] = found
         return found
 
