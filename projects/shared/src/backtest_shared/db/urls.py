@@ -7,6 +7,7 @@ SQLAlchemy and Alembic need the driver named (``postgresql+psycopg://``).
 from __future__ import annotations
 
 import os
+from urllib.parse import urlencode
 from urllib.parse import urlsplit
 from urllib.parse import urlunsplit
 
@@ -36,8 +37,21 @@ def psycopg_url(url: str) -> str:
 
 
 def sqlalchemy_url(url: str) -> str:
-    """The URL with the psycopg 3 driver named, for SQLAlchemy and Alembic."""
-    return "postgresql+psycopg://" + psycopg_url(url)[len("postgresql://") :]
+    """The URL with the psycopg 3 driver named, for SQLAlchemy and Alembic.
+
+    A libpq multi-host URL (``postgresql://u@db1:5432,db2:5432/x?target_session_attrs=read-write``,
+    how clients follow a failover) keeps its meaning: SQLAlchemy cannot parse several hosts in
+    the authority, so they move to its ``host=name:port`` query parameters, which its psycopg
+    dialect hands back to libpq as the same host and port lists.
+    """
+    parts = urlsplit(psycopg_url(url))
+    userinfo, _, hostlist = parts.netloc.rpartition("@")
+    if "," in hostlist:
+        hosts = [("host", host) for host in hostlist.split(",")]
+        query = urlencode(hosts, safe=":/") + ("&" + parts.query if parts.query else "")
+        netloc = userinfo + "@" if userinfo else ""
+        parts = parts._replace(netloc=netloc, query=query)
+    return "postgresql+psycopg://" + urlunsplit(parts)[len("postgresql://") :]
 
 
 def with_database(url: str, database: str) -> str:
