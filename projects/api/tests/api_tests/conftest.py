@@ -11,12 +11,8 @@ from backtest_api.accounts.repository import create_user
 from backtest_api.accounts.repository import issue_key
 from backtest_api.app import create_app
 from backtest_api.settings import Settings
-from backtest_testing.fixtures import database_url  # noqa: F401
-from backtest_testing.fixtures import migrated_template  # noqa: F401
-from backtest_testing.fixtures import pool  # noqa: F401
-from backtest_testing.fixtures import postgres_admin_url  # noqa: F401
-from backtest_testing.fixtures import queue  # noqa: F401
-from backtest_testing.fixtures import queue_settings  # noqa: F401
+
+pytest_plugins = ["backtest_testing.fixtures"]
 
 
 @dataclass
@@ -37,7 +33,7 @@ def make_caller(url: str, name: str, **options) -> Caller:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:  # noqa: F811
+def settings(database_url: str) -> Settings:
     return Settings(database_url=database_url, pool_min_size=1, pool_max_size=4)
 
 
@@ -48,15 +44,15 @@ async def client(settings: Settings) -> AsyncIterator[AsyncTestClient]:
 
 
 @pytest.fixture
-def alice(database_url: str) -> Caller:  # noqa: F811
+def alice(database_url: str) -> Caller:
     return make_caller(database_url, "alice")
 
 
 @pytest.fixture
-def bob(database_url: str) -> Caller:  # noqa: F811
+def bob(database_url: str) -> Caller:
     return make_caller(database_url, "bob")
 
 
 @pytest.fixture
-def admin(database_url: str) -> Caller:  # noqa: F811
+def admin(database_url: str) -> Caller:
     return make_caller(database_url, "root", role="admin")

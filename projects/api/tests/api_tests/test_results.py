@@ -78,7 +78,7 @@ async def test_a_long_poll_returns_as_soon_as_the_backtest_finishes(client, alic
     finisher.join()
 
     assert response.json()["status"] == "succeeded"
-    assert 0.4 < elapsed < 4
+    assert 0.4 < elapsed < 20  # woken by the finish, not by the wait running out
 
 
 async def test_a_long_poll_gives_up_after_the_wait(client, alice):

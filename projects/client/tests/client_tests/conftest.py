@@ -21,9 +21,9 @@ import pytest
 
 from backtest_api.accounts.repository import create_user
 from backtest_api.accounts.repository import issue_key
-from backtest_testing.fixtures import migrated_template  # noqa: F401
-from backtest_testing.fixtures import postgres_admin_url  # noqa: F401
 from backtest_testing.postgres import fresh_database
+
+pytest_plugins = ["backtest_testing.fixtures"]
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def _stop(process: subprocess.Popen[bytes]) -> int:
 
 
 @pytest.fixture(scope="module")
-def platform(postgres_admin_url: str, migrated_template: str) -> Iterator[Platform]:  # noqa: F811
+def platform(postgres_admin_url: str, migrated_template: str) -> Iterator[Platform]:
     with fresh_database(postgres_admin_url, migrated_template) as database_url:
         port = _free_port()
         api = _start(["backtest_api.cli", "serve", "--port", str(port)], database_url)

@@ -13,6 +13,7 @@ import msgspec
 from psycopg_pool import AsyncConnectionPool
 
 from backtest_shared.jobs.repository import JobQueue
+from backtest_testing.clock import DatabaseClock
 from backtest_testing.seed import job_for
 from backtest_testing.seed import seed_dataset
 from backtest_testing.seed import seed_user
@@ -98,8 +99,7 @@ async def test_a_reaper_failing_on_bad_data_does_not_stop_the_claimer(
     [lost] = await queue.enqueue(owner, [job_for(dataset)])
     [claimed] = await queue.claim(uuid.uuid4(), 1)  # a worker that then dies: its lease expires
     assert claimed.id == lost
-    await fetchall(pool, "UPDATE backtest_jobs SET lease_expires_at = now() - interval '1 second' "
-                         "WHERE id = %(id)s RETURNING id", {"id": lost})
+    assert await DatabaseClock(pool).expire_leases(jobs=[lost]) == 1
     # Waiting, not yet claimable, on the lost job's key: returning the lost job to the queue clashes with it.
     blocker = await _add_clashing_job(pool, lost, dataset, delay=3600)
     other = await seed_user(pool)

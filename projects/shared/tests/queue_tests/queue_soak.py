@@ -23,11 +23,7 @@ from backtest_shared.jobs.models import SingleSubmit
 from backtest_shared.jobs.repository import JobQueue
 from backtest_shared.jobs.repository import PendingLimitExceededError
 from backtest_shared.jobs.repository import QueueSettings
-
-EXPIRE_OWN_LEASES = """
-UPDATE backtest_jobs SET lease_expires_at = now() - interval '1 second'
- WHERE worker_id = %(worker)s AND status = 'running'
-"""
+from backtest_testing.clock import DatabaseClock
 
 
 class SoakClient:
@@ -109,8 +105,7 @@ class SoakClient:
         await self.queue.release([Lease(i, t) for i, t in self._take(len(self.held))])
 
     async def _expire(self) -> None:
-        async with self.pool.connection() as conn:
-            await conn.execute(EXPIRE_OWN_LEASES, {"worker": self.worker})
+        await DatabaseClock(self.pool).expire_leases(worker=self.worker)
 
     async def _reap(self) -> None:
         await self.queue.reap_expired()

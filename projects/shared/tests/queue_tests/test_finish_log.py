@@ -1,26 +1,18 @@
 """The finish log: one row per statement that brings jobs to a final state, read by queue statistics."""
 
-import asyncio
 import uuid
-
-import pytest
 
 from backtest_shared.engine import STRATEGY_A_EXAMPLE
 from backtest_shared.jobs import queue_sql
 from backtest_shared.jobs.models import Lease
 from backtest_shared.jobs.repository import JobQueue
-from backtest_shared.jobs.repository import QueueSettings
+from backtest_testing.clock import DatabaseClock
 from backtest_testing.seed import job_for
 from backtest_testing.seed import outcome_for
 from backtest_testing.seed import seed_dataset
 from backtest_testing.seed import seed_finished_history
 from backtest_testing.seed import seed_user
 from backtest_testing.seed import table_rows
-
-
-@pytest.fixture
-def queue_settings() -> QueueSettings:
-    return QueueSettings(lease_seconds=0.3, retry_backoff_base_seconds=0.2, retry_backoff_cap_seconds=1.0)
 
 
 async def logged_totals(pool) -> tuple[int, int, int, int]:
@@ -35,7 +27,7 @@ async def logged_totals(pool) -> tuple[int, int, int, int]:
     return int(row[0]), int(row[1]), int(row[2]), int(row[3])
 
 
-async def test_every_way_to_a_final_state_is_logged_by_status(queue: JobQueue, pool) -> None:
+async def test_every_way_to_a_final_state_is_logged_by_status(queue: JobQueue, pool, clock: DatabaseClock) -> None:
     user = await seed_user(pool)
     dataset = await seed_dataset(pool, user)
     distinct = [job_for(dataset, {**STRATEGY_A_EXAMPLE, "costs": {"fee_bps": float(i)}}) for i in range(8)]
@@ -49,7 +41,7 @@ async def test_every_way_to_a_final_state_is_logged_by_status(queue: JobQueue, p
     await queue.complete([outcome_for(jobs[3])])  # ... cancelled as it completes
     await queue.release([Lease(jobs[4].id, jobs[4].lease_token)])  # back to pending: not final
     await queue.cancel([ids[6]])  # pending: cancelled at once
-    await asyncio.sleep(0.4)
+    await clock.advance(31)  # past the 30 s lease of the job still running
     assert set((await queue.reap_expired()).values()) == {"failed"}  # jobs[5], its only attempt
     _, reused = await queue.enqueue_reusing(user, [distinct[0]])  # answered by jobs[0]'s result
     assert list(reused.values()) == [jobs[0].id]

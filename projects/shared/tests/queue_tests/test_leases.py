@@ -1,21 +1,17 @@
-import asyncio
 import uuid
-
-import pytest
 
 from backtest_shared.jobs.models import Lease
 from backtest_shared.jobs.repository import JobQueue
-from backtest_shared.jobs.repository import QueueSettings
+from backtest_testing.clock import DatabaseClock
 from backtest_testing.seed import job_for
 from backtest_testing.seed import outcome_for
 from backtest_testing.seed import seed_bundle
 from backtest_testing.seed import seed_dataset
 from backtest_testing.seed import seed_user
 
-
-@pytest.fixture
-def queue_settings() -> QueueSettings:
-    return QueueSettings(lease_seconds=0.3, retry_backoff_base_seconds=0.2, retry_backoff_cap_seconds=1.0)
+#: The ``queue_settings`` fixture's: a 30 s lease, retried after 2 s, then 4 s, ...
+LEASE = 30.0
+FIRST_BACKOFF = 2.0
 
 
 async def enqueue_one(queue: JobQueue, pool, **options) -> uuid.UUID:
@@ -38,15 +34,20 @@ async def test_completed_job_stores_its_result_once(queue: JobQueue, pool) -> No
     assert result is not None and result.metrics == {"sharpe": 1.0}
 
 
-async def test_expired_lease_is_reaped_and_the_job_claimed_again(queue: JobQueue, pool) -> None:
+async def test_expired_lease_is_reaped_and_the_job_claimed_again(
+    queue: JobQueue, pool, clock: DatabaseClock
+) -> None:
     job_id = await enqueue_one(queue, pool)
     [first] = await queue.claim(uuid.uuid4(), 1)
-    await asyncio.sleep(0.4)
+    await clock.advance(LEASE - 1)
+    assert await queue.reap_expired() == {}
+    await clock.advance(2)
 
     assert await queue.reap_expired() == {job_id: "pending"}
     state = await queue.get(job_id)
     assert state is not None and state.error is not None and "worker lost" in state.error
-    await asyncio.sleep(0.3)  # the retry backoff
+    assert await queue.claim(uuid.uuid4(), 1) == []  # the retry backoff
+    await clock.advance(FIRST_BACKOFF + 1)
     [second] = await queue.claim(uuid.uuid4(), 1)
 
     assert second.id == job_id
@@ -54,12 +55,14 @@ async def test_expired_lease_is_reaped_and_the_job_claimed_again(queue: JobQueue
     assert second.lease_token != first.lease_token
 
 
-async def test_stale_worker_cannot_write_after_its_job_was_reclaimed(queue: JobQueue, pool) -> None:
+async def test_stale_worker_cannot_write_after_its_job_was_reclaimed(
+    queue: JobQueue, pool, clock: DatabaseClock
+) -> None:
     job_id = await enqueue_one(queue, pool)
     [stale] = await queue.claim(uuid.uuid4(), 1)
-    await asyncio.sleep(0.4)
+    await clock.advance(LEASE + 1)
     await queue.reap_expired()
-    await asyncio.sleep(0.3)
+    await clock.advance(FIRST_BACKOFF + 1)
     [fresh] = await queue.claim(uuid.uuid4(), 1)
 
     assert await queue.complete([outcome_for(stale, {"stale": True})]) == {}
@@ -73,26 +76,28 @@ async def test_stale_worker_cannot_write_after_its_job_was_reclaimed(queue: JobQ
     assert result is not None and result.metrics == {"sharpe": 1.0}
 
 
-async def test_heartbeat_keeps_a_lease_alive(queue: JobQueue, pool) -> None:
+async def test_heartbeat_keeps_a_lease_alive(queue: JobQueue, pool, clock: DatabaseClock) -> None:
     job_id = await enqueue_one(queue, pool)
     worker = uuid.uuid4()
     [job] = await queue.claim(worker, 1)
 
-    for _ in range(4):
-        await asyncio.sleep(0.15)
+    for _ in range(4):  # twice the lease in all, each heartbeat within it
+        await clock.advance(LEASE / 2)
         reply = await queue.heartbeat(worker, [Lease(job.id, job.lease_token)])
         assert reply.held == {job_id}
 
     assert await queue.reap_expired() == {}
 
 
-async def test_failed_job_is_retried_with_backoff_until_its_attempts_run_out(queue: JobQueue, pool) -> None:
+async def test_failed_job_is_retried_with_backoff_until_its_attempts_run_out(
+    queue: JobQueue, pool, clock: DatabaseClock
+) -> None:
     job_id = await enqueue_one(queue, pool, max_attempts=2)
 
     [first] = await queue.claim(uuid.uuid4(), 1)
     assert await queue.fail(Lease(first.id, first.lease_token), "engine exploded", retry=True) == "pending"
     assert await queue.claim(uuid.uuid4(), 1) == []
-    await asyncio.sleep(0.3)
+    await clock.advance(FIRST_BACKOFF + 1)
     [second] = await queue.claim(uuid.uuid4(), 1)
     assert await queue.fail(Lease(second.id, second.lease_token), "engine exploded again", retry=True) == "failed"
 
@@ -110,10 +115,12 @@ async def test_non_retryable_failure_is_final_at_once(queue: JobQueue, pool) -> 
     assert (await queue.get(job_id)).error == "timeout"  # type: ignore[union-attr]
 
 
-async def test_reaper_fails_a_job_whose_last_attempt_lost_its_worker(queue: JobQueue, pool) -> None:
+async def test_reaper_fails_a_job_whose_last_attempt_lost_its_worker(
+    queue: JobQueue, pool, clock: DatabaseClock
+) -> None:
     job_id = await enqueue_one(queue, pool, max_attempts=1)
     await queue.claim(uuid.uuid4(), 1)
-    await asyncio.sleep(0.4)
+    await clock.advance(LEASE + 1)
 
     assert await queue.reap_expired() == {job_id: "failed"}
     state = await queue.get(job_id)
@@ -155,10 +162,10 @@ async def test_complete_and_claim_finishes_held_jobs_and_claims_the_next_in_one_
     assert await queue.counts_by_status() == {"succeeded": 2, "running": 3}
 
 
-async def test_complete_and_claim_is_fenced_like_complete(queue: JobQueue, pool) -> None:
+async def test_complete_and_claim_is_fenced_like_complete(queue: JobQueue, pool, clock: DatabaseClock) -> None:
     job_id = await enqueue_one(queue, pool)
     [stale] = await queue.claim(uuid.uuid4(), 1)
-    await asyncio.sleep(0.4)
+    await clock.advance(LEASE + 1)
     await queue.reap_expired()
 
     finished, claimed = await queue.complete_and_claim([outcome_for(stale)], uuid.uuid4(), 1)

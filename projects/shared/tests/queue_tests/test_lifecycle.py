@@ -14,16 +14,18 @@ from backtest_shared.jobs.lifecycle import may_retry
 from backtest_shared.jobs.models import ClaimedJob
 from backtest_shared.jobs.models import Lease
 from backtest_shared.jobs.repository import JobQueue
+from backtest_testing.clock import DatabaseClock
 from backtest_testing.seed import job_for
 from backtest_testing.seed import outcome_for
 from backtest_testing.seed import seed_dataset
 from backtest_testing.seed import seed_user
 
 P, R, S, F, C = (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
-EXPIRE = "UPDATE backtest_jobs SET lease_expires_at = now() - interval '1 second' WHERE id = %s"
 
 
-async def test_each_declared_transition_happens_through_its_statement(queue: JobQueue, pool) -> None:
+async def test_each_declared_transition_happens_through_its_statement(
+    queue: JobQueue, pool, clock: DatabaseClock
+) -> None:
     user = await seed_user(pool)
     dataset = await seed_dataset(pool, user)
     walked: set[tuple[JobStatus | None, JobStatus, Transition]] = set()
@@ -77,8 +79,7 @@ async def test_each_declared_transition_happens_through_its_statement(queue: Job
 
     for max_attempts, cancel, to in ((3, False, P), (1, False, F), (3, True, C)):
         lease = await running(max_attempts=max_attempts, cancel=cancel)
-        async with pool.connection() as conn:
-            await conn.execute(EXPIRE, (lease.job_id,))
+        await clock.expire_leases(jobs=[lease.job_id])
         assert (await queue.reap_expired())[lease.job_id] == to
         await expect(lease, to, Transition.REAP)
 

@@ -33,6 +33,7 @@ from backtest_shared.jobs.models import SingleSubmit
 from backtest_shared.jobs.repository import JobQueue
 from backtest_shared.jobs.repository import PendingLimitExceededError
 from backtest_shared.jobs.repository import QueueSettings
+from backtest_testing.clock import DatabaseClock
 from backtest_testing.seed import job_for
 from backtest_testing.seed import seed_dataset
 from backtest_testing.seed import seed_user
@@ -56,14 +57,6 @@ worker_index = st.integers(min_value=0, max_value=WORKERS - 1)
 RESET = """
 TRUNCATE users, api_keys, datasets, bundles, backtest_jobs, job_queue, job_results, job_finish_log, workers CASCADE
 """
-EXPIRE_LEASES = """
-UPDATE backtest_jobs SET lease_expires_at = now() - interval '1 second'
- WHERE worker_id = %(worker)s AND status = 'running'
-"""
-TIME_PASSES = """
-WITH q AS (UPDATE job_queue SET run_after = now() - interval '1 second' WHERE run_after > now())
-UPDATE backtest_jobs SET run_after = now() - interval '1 second' WHERE run_after > now()
-"""
 DELETE_DATASET = """
 DELETE FROM datasets WHERE id = %(id)s AND NOT EXISTS (SELECT 1 FROM backtest_jobs WHERE dataset_id = %(id)s)
 RETURNING id
@@ -80,6 +73,7 @@ class QueueMachine(RuleBasedStateMachine):
             self.pool,
             QueueSettings(lease_seconds=60.0, retry_backoff_base_seconds=600.0, retry_backoff_cap_seconds=3600.0),
         )
+        self.clock = DatabaseClock(self.pool)
         self.run(self._sql(RESET))
         self.users: list[uuid.UUID] = []
         self.datasets: dict[uuid.UUID, Any] = {}
@@ -248,7 +242,7 @@ class QueueMachine(RuleBasedStateMachine):
     @rule(worker=worker_index)
     def lease_expires(self, worker: int) -> None:
         worker_id = self.workers[worker]
-        self.run(self._sql(EXPIRE_LEASES, {"worker": worker_id}))
+        self.run(self.clock.expire_leases(worker=worker_id))
         for job in self.model.jobs.values():
             if job.status is JobStatus.RUNNING and job.worker == worker_id:
                 job.lease_expired = True
@@ -263,7 +257,7 @@ class QueueMachine(RuleBasedStateMachine):
 
     @rule()
     def time_passes(self) -> None:
-        self.run(self._sql(TIME_PASSES))
+        self.run(self.clock.end_backoffs())
         for job in self.model.jobs.values():
             job.runnable = True
 

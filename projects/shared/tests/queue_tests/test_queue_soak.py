@@ -19,6 +19,7 @@ from backtest_shared.jobs.lifecycle import FINAL_STATUSES
 from backtest_shared.jobs.models import JobOutcome
 from backtest_shared.jobs.models import Lease
 from backtest_shared.jobs.repository import JobQueue
+from backtest_testing.clock import DatabaseClock
 from backtest_testing.seed import job_for
 from backtest_testing.seed import seed_dataset
 from backtest_testing.seed import seed_user
@@ -29,12 +30,11 @@ from queue_tests.queue_soak import soak
 PROCESSES = 4
 SECONDS = 8.0
 
-EXPIRE_ALL_LEASES = "UPDATE backtest_jobs SET lease_expires_at = now() - interval '1 second' WHERE status = 'running'"
-#: Retries' backoff elapses at once.
-TIME_PASSES = "UPDATE job_queue SET run_after = now() - interval '1 second' WHERE run_after > now()"
 
 
-async def test_random_operations_from_four_processes_break_no_invariant(queue: JobQueue, pool, database_url) -> None:
+async def test_random_operations_from_four_processes_break_no_invariant(
+    queue: JobQueue, pool, database_url, clock: DatabaseClock
+) -> None:
     users: list[tuple[str, str]] = []
     for index in range(5):
         owner = await seed_user(pool, max_running_jobs=2 if index == 0 else None)
@@ -50,11 +50,9 @@ async def test_random_operations_from_four_processes_break_no_invariant(queue: J
     assert await invariant_violations(pool) == []
 
     # Whatever was left running or waiting still finishes, each job exactly once.
-    async with pool.connection() as conn:
-        await conn.execute(EXPIRE_ALL_LEASES)
+    await clock.expire_leases()
     await queue.reap_expired(limit=100_000)
-    async with pool.connection() as conn:
-        await conn.execute(TIME_PASSES)
+    await clock.end_backoffs()
     worker = uuid.uuid4()
     while claimed := await queue.claim(worker, 500):
         await queue.complete([JobOutcome(lease=Lease(j.id, j.lease_token), metrics={}, equity_curve=[], trades=[])

@@ -8,13 +8,12 @@ import uuid
 from concurrent.futures import ProcessPoolExecutor
 
 import psycopg
-import pytest
 
 from backtest_shared.jobs import queue_sql
 from backtest_shared.jobs.models import Lease
 from backtest_shared.jobs.repository import JobQueue
-from backtest_shared.jobs.repository import QueueSettings
 from backtest_testing.claimers import drain_queue
+from backtest_testing.clock import DatabaseClock
 from backtest_testing.seed import job_for
 from backtest_testing.seed import outcome_for
 from backtest_testing.seed import queue_table_mismatches
@@ -23,12 +22,7 @@ from backtest_testing.seed import seed_user
 from backtest_testing.seed import table_rows
 
 
-@pytest.fixture
-def queue_settings() -> QueueSettings:
-    return QueueSettings(lease_seconds=0.3, retry_backoff_base_seconds=0.2, retry_backoff_cap_seconds=1.0)
-
-
-async def test_the_queue_table_follows_every_change_of_status(queue: JobQueue, pool) -> None:
+async def test_the_queue_table_follows_every_change_of_status(queue: JobQueue, pool, clock: DatabaseClock) -> None:
     user = await seed_user(pool)
     dataset = await seed_dataset(pool, user)
     ids = await queue.enqueue(user, [job_for(dataset)] * 7)
@@ -45,12 +39,12 @@ async def test_the_queue_table_follows_every_change_of_status(queue: JobQueue, p
     assert await queue_table_mismatches(pool) == []
 
     assert await queue.complete([outcome_for(cancelled_running)]) == {cancelled_running.id: "cancelled"}
-    await asyncio.sleep(0.4)  # the last lease expires
+    await clock.advance(31)  # the last lease (30 s) expires
     assert await queue.reap_expired() == {reaped.id: "pending"}
     assert await queue_table_mismatches(pool) == []
     assert await table_rows(pool, "job_queue") == 3  # retried, released and reaped wait again
 
-    await asyncio.sleep(1.0)  # their retry backoff
+    await clock.advance(5)  # their retry backoff (2 s)
     again = await queue.claim(uuid.uuid4(), 10)
     assert {job.id for job in again} == {retried.id, released.id, reaped.id}
     await queue.complete([outcome_for(job) for job in again])

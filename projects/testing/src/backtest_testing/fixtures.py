@@ -1,7 +1,10 @@
-"""pytest fixtures: import them into a ``conftest.py`` to get real databases.
+"""The pytest plugin of every project's tests: real databases as fixtures.
 
-``database_url`` is a fresh database migrated to head, private to one test;
-``pool`` an open autocommit psycopg pool on it; ``queue`` a ``JobQueue``.
+A test package's ``conftest.py`` loads it with ``pytest_plugins = ["backtest_testing.fixtures"]``.
+``postgres_admin_url`` is the run's shared server; ``migrated_template`` its
+database migrated to head; ``database_url`` a fresh copy of it, private to one
+test; ``pool`` an open autocommit psycopg pool on that; ``queue`` a ``JobQueue``
+on the pool; ``clock`` moves the database's time forward (see ``clock.py``).
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ from psycopg_pool import AsyncConnectionPool
 from backtest_shared.db.pool import open_pool
 from backtest_shared.jobs.repository import JobQueue
 from backtest_shared.jobs.repository import QueueSettings
-from backtest_testing.postgres import create_migrated_template
-from backtest_testing.postgres import drop_database
+from backtest_testing.clock import DatabaseClock
+from backtest_testing.postgres import drop_leftovers
 from backtest_testing.postgres import fresh_database
 from backtest_testing.postgres import postgres_server_url
+from backtest_testing.postgres import shared_template
 
 
 @pytest.fixture(scope="session")
@@ -30,10 +34,10 @@ def postgres_admin_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def migrated_template(postgres_admin_url: str) -> Iterator[str]:
-    name = create_migrated_template(postgres_admin_url)
-    yield name
-    drop_database(postgres_admin_url, name)
+def migrated_template(postgres_admin_url: str) -> str:
+    """The server's shared template; never connect to it (copies of it would then fail)."""
+    drop_leftovers(postgres_admin_url)
+    return shared_template(postgres_admin_url)
 
 
 @pytest.fixture
@@ -59,3 +63,8 @@ def queue_settings() -> QueueSettings:
 @pytest.fixture
 def queue(pool: AsyncConnectionPool[Any], queue_settings: QueueSettings) -> JobQueue:
     return JobQueue(pool, queue_settings)
+
+
+@pytest.fixture
+def clock(pool: AsyncConnectionPool[Any]) -> DatabaseClock:
+    return DatabaseClock(pool)
