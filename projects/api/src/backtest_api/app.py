@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,8 +16,8 @@ from litestar.openapi.spec import Components
 from litestar.openapi.spec import SecurityScheme
 
 from backtest_api.accounts.controllers import AccountController
+from backtest_api.accounts.repository import find_principal
 from backtest_api.backtests.controllers import BacktestController
-from backtest_api.backtests.submitter import Submitter
 from backtest_api.bundles.controllers import BundleController
 from backtest_api.core.auth import PUBLIC_PATHS
 from backtest_api.core.auth import ApiKeyAuthMiddleware
@@ -31,6 +32,7 @@ from backtest_api.core.openapi import complete_document
 from backtest_api.core.ratelimit import RateLimiter
 from backtest_api.core.requestid import RequestIdLogFilter
 from backtest_api.core.state import Services
+from backtest_api.core.submitter import Submitter
 from backtest_api.dashboard.web import dashboard_routes
 from backtest_api.dashboard.web import docs_render_plugins
 from backtest_api.datasets.controllers import DatasetController
@@ -41,10 +43,10 @@ from backtest_api.ops.controllers import HealthController
 from backtest_api.ops.controllers import MetricsController
 from backtest_api.ops.controllers import QueueController
 from backtest_api.ops.housekeeping import prune_finish_log_periodically
+from backtest_api.ops.services import check_schema_revision
 from backtest_api.settings import Settings
 from backtest_api.settings import get_settings
 from backtest_api.workers.controllers import WorkerController
-from backtest_migrations.runner import head_revision
 from backtest_shared.db.pool import open_pool
 from backtest_shared.jobs.repository import JobQueue
 from backtest_shared.jobs.repository import QueueSettings
@@ -75,7 +77,7 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
         )
         # While the database is away, a request waits this long for a connection, then answers 503.
         pool.timeout = settings.pool_timeout_seconds
-        authenticator = Authenticator(pool, settings.auth_cache_seconds)
+        authenticator = Authenticator(functools.partial(find_principal, pool), settings.auth_cache_seconds)
         listener = NotificationListener(
             settings.database_url, on_key_revoked=authenticator.forget, on_connected=authenticator.forget_all
         )
@@ -90,12 +92,13 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
                 rate_limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
                 listener=listener,
                 submitter=Submitter(queue),
-                head_revision=head_revision(),
             )
             app.state.pending_limit_retry_after = settings.pending_limit_retry_after
             housekeeping = [
                 asyncio.create_task(purge_periodically(pool, settings.idempotency_ttl_seconds), name="idempotency"),
                 asyncio.create_task(prune_finish_log_periodically(queue), name="finish-log"),
+                # In the background: a database that is away must not hold up the start.
+                asyncio.create_task(check_schema_revision(app.state.services), name="schema-revision"),
             ]
             try:
                 yield

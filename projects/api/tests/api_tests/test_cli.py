@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from backtest_api.accounts.keys import hash_api_key
 from backtest_api.cli import main
+from backtest_api.core.auth import hash_api_key
 
 
 def test_the_admin_cli_creates_users_and_issues_and_revokes_keys(database_url, capsys):

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import psycopg
 import pytest
 
-from backtest_api.backtests.submitter import Submitter
+from backtest_api.core.submitter import Submitter
 from backtest_shared.jobs.models import SingleSubmit
 from backtest_shared.jobs.models import SubmitOutcome
 from backtest_shared.jobs.repository import JobQueue

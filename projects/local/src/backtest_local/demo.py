@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg
 
 from backtest_api.accounts import repository
-from backtest_api.accounts.keys import hash_api_key
+from backtest_api.core.auth import hash_api_key
 from backtest_shared.datasets.store import insert_dataset
 from backtest_shared.db.pool import open_pool
 from backtest_shared.engine import synthetic_ohlcv

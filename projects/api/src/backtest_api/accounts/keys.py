@@ -1,8 +1,7 @@
-"""API keys: random secrets shown once; only their SHA-256 is stored."""
+"""API keys: random secrets shown once; only their hash (``core.auth.hash_api_key``) is stored."""
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 
 KEY_PREFIX = "bt_"
@@ -12,10 +11,6 @@ DISPLAY_PREFIX_LENGTH = 11
 
 def new_api_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
-
-
-def hash_api_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def display_prefix(key: str) -> str:

@@ -9,9 +9,10 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from backtest_api.accounts.keys import display_prefix
-from backtest_api.accounts.keys import hash_api_key
 from backtest_api.accounts.keys import new_api_key
-from backtest_api.accounts.schemas import Principal
+from backtest_api.core.auth import KEY_REVOKED_CHANNEL
+from backtest_api.core.auth import hash_api_key
+from backtest_api.core.principal import Principal
 from backtest_shared.accounts.store import CREATE_USER
 from backtest_shared.accounts.store import new_user
 from backtest_shared.db.urls import psycopg_url
@@ -29,9 +30,6 @@ INSERT_KEY = """
 INSERT INTO api_keys (id, user_id, key_hash, prefix)
 VALUES (%(id)s, %(user_id)s, %(key_hash)s, %(prefix)s)
 """
-
-#: Every API process LISTENs here and drops a revoked key from its auth cache at once.
-KEY_REVOKED_CHANNEL = "api_key_revoked"
 
 REVOKE_KEY = f"""
 WITH revoked AS (

@@ -19,8 +19,6 @@ from litestar.response import ServerSentEvent
 
 from backtest_api.backtests import services as backtests
 from backtest_api.backtests.events import progress_messages
-from backtest_api.backtests.repository import JobFilter
-from backtest_api.backtests.repository import list_jobs
 from backtest_api.backtests.schemas import Backtest
 from backtest_api.backtests.schemas import BacktestAccepted
 from backtest_api.backtests.schemas import BacktestCreate
@@ -30,13 +28,10 @@ from backtest_api.core.dependencies import ServicesDep
 from backtest_api.core.errors import InvalidRequestError
 from backtest_api.core.jsonbody import require_json
 from backtest_api.core.openapi import problems
+from backtest_api.core.params import Limit
+from backtest_api.core.params import Wait
 from backtest_shared.jobs.lifecycle import JobStatus
 
-WAIT_DESCRIPTION = (
-    "Long-poll: answer as soon as the backtest reaches a final state, or after this many seconds; "
-    "longer waits are capped by the server's maximum (60 s by default)"
-)
-Wait = Annotated[float, Parameter(ge=0, description=WAIT_DESCRIPTION, required=False)]
 #: RFC 3339 date-time with its offset, as OpenAPI's ``date-time`` format means it.
 RFC3339 = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
 Timestamp = Annotated[
@@ -101,20 +96,20 @@ class BacktestController(Controller):
             Literal["created_at", "-created_at"],
             Parameter(description="created_at (oldest first) or -created_at", required=False),
         ] = "-created_at",
-        limit: Annotated[int, Parameter(ge=1, le=500, required=False)] = 50,
+        limit: Limit = 50,
         cursor: Annotated[str | None, Parameter(max_length=200, required=False)] = None,
     ) -> BacktestPage:
-        filters = JobFilter(
-            owner_id=user.owner_filter(),
+        return await backtests.list_backtests(
+            services,
+            user,
             statuses=[str(s) for s in status] if status else None,
             bundle_id=bundle_id,
             created_after=_timestamp("created_after", created_after),
             created_before=_timestamp("created_before", created_before),
+            descending=sort == "-created_at",
+            cursor=cursor,
+            limit=limit,
         )
-        items, next_cursor = await list_jobs(
-            services.pool, filters, descending=sort == "-created_at", cursor=cursor, limit=limit
-        )
-        return BacktestPage(items=items, next_cursor=next_cursor)
 
     @get(
         "/{backtest_id:uuid}",

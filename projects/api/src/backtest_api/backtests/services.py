@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
 from collections.abc import Sequence
@@ -12,25 +13,28 @@ import msgspec
 import psycopg
 
 from backtest_api import suggestions
-from backtest_api.accounts.schemas import Principal
 from backtest_api.backtests import exports
 from backtest_api.backtests.benchmark import buy_and_hold_return
+from backtest_api.backtests.repository import JobFilter
+from backtest_api.backtests.repository import list_jobs
 from backtest_api.backtests.schemas import Backtest
 from backtest_api.backtests.schemas import BacktestAccepted
 from backtest_api.backtests.schemas import BacktestCreate
+from backtest_api.backtests.schemas import BacktestPage
 from backtest_api.backtests.schemas import BacktestResult
 from backtest_api.backtests.schemas import ProgressEvent
 from backtest_api.core.errors import InvalidRequestError
 from backtest_api.core.errors import NotFoundError
+from backtest_api.core.principal import Principal
 from backtest_api.core.state import Services
 from backtest_api.datasets import services as datasets
 from backtest_api.datasets.services import JobDataset
-from backtest_shared.db.models import FINAL_STATUSES
 from backtest_shared.engine import StrategySpec
 from backtest_shared.engine.spec import min_bars
 from backtest_shared.jobs.config import JobConfigError
 from backtest_shared.jobs.config import config_content_hash
 from backtest_shared.jobs.config import decode_backtest_config
+from backtest_shared.jobs.lifecycle import FINAL_STATUSES
 from backtest_shared.jobs.lifecycle import JobStatus
 from backtest_shared.jobs.models import JobState
 from backtest_shared.jobs.models import QueuedJob
@@ -93,6 +97,30 @@ async def submit(services: Services, user: Principal, request: BacktestCreate) -
         raise PendingLimitExceededError(limit)
     status = JobStatus.SUCCEEDED if outcome.status == "reused" else JobStatus.PENDING
     return BacktestAccepted(id=outcome.id, status=status, reused_from=outcome.reused_from)
+
+
+async def list_backtests(
+    services: Services,
+    user: Principal,
+    *,
+    statuses: list[str] | None,
+    bundle_id: uuid.UUID | None,
+    created_after: dt.datetime | None,
+    created_before: dt.datetime | None,
+    descending: bool,
+    cursor: str | None,
+    limit: int,
+) -> BacktestPage:
+    """One page of the backtests the caller may see (all of them for an admin)."""
+    filters = JobFilter(
+        owner_id=user.owner_filter(),
+        statuses=statuses,
+        bundle_id=bundle_id,
+        created_after=created_after,
+        created_before=created_before,
+    )
+    items, next_cursor = await list_jobs(services.pool, filters, descending=descending, cursor=cursor, limit=limit)
+    return BacktestPage(items=items, next_cursor=next_cursor)
 
 
 async def visible_job(services: Services, user: Principal, job_id: uuid.UUID) -> JobState:

@@ -15,10 +15,8 @@ from litestar.params import JSONBody
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent
 
-from backtest_api.backtests.controllers import Wait
 from backtest_api.backtests.events import progress_messages
 from backtest_api.bundles import exports
-from backtest_api.bundles import repository
 from backtest_api.bundles import services as bundles
 from backtest_api.bundles.schemas import RANK_BY_DESCRIPTION
 from backtest_api.bundles.schemas import Bundle
@@ -30,6 +28,8 @@ from backtest_api.core.dependencies import CurrentUser
 from backtest_api.core.dependencies import ServicesDep
 from backtest_api.core.jsonbody import require_json
 from backtest_api.core.openapi import problems
+from backtest_api.core.params import Limit
+from backtest_api.core.params import Wait
 
 TOP_DESCRIPTION = (
     "How many ranked results to return (default 20, 0 for none); `total_results` says how many there are, "
@@ -71,9 +71,9 @@ class BundleController(Controller):
         self,
         services: ServicesDep,
         user: CurrentUser,
-        limit: Annotated[int, Parameter(ge=1, le=500, required=False)] = 50,
+        limit: Limit = 50,
     ) -> BundlePage:
-        return BundlePage(items=await repository.list_bundles(services.pool, user.owner_filter(), limit))
+        return BundlePage(items=await bundles.list_bundles(services, user, limit))
 
     @get(
         "/{bundle_id:uuid}",

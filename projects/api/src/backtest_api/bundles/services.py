@@ -13,7 +13,6 @@ import msgspec
 import psycopg
 
 from backtest_api import suggestions
-from backtest_api.accounts.schemas import Principal
 from backtest_api.backtests.schemas import ProgressEvent
 from backtest_api.backtests.services import check_enough_bars
 from backtest_api.backtests.services import max_pending
@@ -24,11 +23,13 @@ from backtest_api.bundles.schemas import Bundle
 from backtest_api.bundles.schemas import BundleAccepted
 from backtest_api.bundles.schemas import BundleCreate
 from backtest_api.bundles.schemas import BundleStatus
+from backtest_api.bundles.schemas import BundleSummary
 from backtest_api.bundles.schemas import RankBy
 from backtest_api.bundles.schemas import RankedBacktest
 from backtest_api.core.errors import InvalidRequestError
 from backtest_api.core.errors import LimitExceededError
 from backtest_api.core.errors import NotFoundError
+from backtest_api.core.principal import Principal
 from backtest_api.core.state import Services
 from backtest_api.datasets import services as datasets
 from backtest_shared.engine import EngineValidationError
@@ -129,6 +130,11 @@ async def submit(services: Services, user: Principal, request: BundleCreate) -> 
         raise NotFoundError("dataset", request.dataset_id, field="dataset_id") from None
     status: BundleStatus = "finished" if len(reused) == len(jobs) else "pending"
     return BundleAccepted(id=bundle_id, total_jobs=len(jobs), reused_jobs=len(reused), status=status)
+
+
+async def list_bundles(services: Services, user: Principal, limit: int) -> list[BundleSummary]:
+    """The caller's bundles (everyone's for an admin), newest first."""
+    return await repository.list_bundles(services.pool, user.owner_filter(), limit)
 
 
 async def visible_bundle(services: Services, user: Principal, bundle_id: uuid.UUID) -> BundleRow:

@@ -8,28 +8,41 @@ while that listener is disconnected, and it clears the cache on reconnecting.
 
 from __future__ import annotations
 
+import hashlib
 import time
+from collections.abc import Awaitable
+from collections.abc import Callable
 from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware
 from litestar.middleware import AuthenticationResult
-from psycopg_pool import AsyncConnectionPool
 
-from backtest_api.accounts.keys import hash_api_key
-from backtest_api.accounts.repository import find_principal
-from backtest_api.accounts.schemas import Principal
 from backtest_api.core.errors import ForbiddenError
 from backtest_api.core.errors import UnauthorizedError
+from backtest_api.core.principal import Principal
 
 #: Paths served without a key: health and the API documentation (``/metrics`` needs an admin key).
 PUBLIC_PATHS = ["^/health/", "^/docs"]
 
+#: Revoking a key NOTIFYs its hash on this channel; every API process drops it from its cache.
+KEY_REVOKED_CHANNEL = "api_key_revoked"
+
+#: Finds a key's owner by the key's hash; None when the key is unknown or revoked.
+PrincipalLookup = Callable[[str], Awaitable[Principal | None]]
+
+
+def hash_api_key(key: str) -> str:
+    """What is stored of a key and looked up: its SHA-256, so that a database leak reveals no key."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
 
 class Authenticator:
-    def __init__(self, pool: AsyncConnectionPool[Any], cache_seconds: float) -> None:
-        self._pool = pool
+    """Resolves bearer keys to principals through ``lookup`` (by key hash), with a short cache."""
+
+    def __init__(self, lookup: PrincipalLookup, cache_seconds: float) -> None:
+        self._lookup = lookup
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[Principal, float]] = {}
         #: Bumped by every forget: a lookup that a revocation overtook must not cache its answer.
@@ -48,7 +61,7 @@ class Authenticator:
         if cached is not None and cached[1] > now:
             return cached[0]
         generation = self._generation
-        principal = await find_principal(self._pool, key_hash)
+        principal = await self._lookup(key_hash)
         if principal is None:
             self._cache.pop(key_hash, None)
             raise UnauthorizedError("unknown or revoked API key")

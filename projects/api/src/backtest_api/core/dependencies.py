@@ -8,7 +8,7 @@ from litestar import Request
 from litestar.di import NamedDependency
 from litestar.di import Provide
 
-from backtest_api.accounts.schemas import Principal
+from backtest_api.core.principal import Principal
 from backtest_api.core.state import Services
 from backtest_api.core.state import provide_services
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import psycopg
 
-from backtest_api.accounts.repository import KEY_REVOKED_CHANNEL
+from backtest_api.core.auth import KEY_REVOKED_CHANNEL
 from backtest_shared.db.urls import psycopg_url
 from backtest_shared.jobs import queue_sql
 from backtest_shared.tasks import stop_tasks

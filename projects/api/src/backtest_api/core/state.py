@@ -9,10 +9,10 @@ from typing import Any
 from litestar.datastructures import State
 from psycopg_pool import AsyncConnectionPool
 
-from backtest_api.backtests.submitter import Submitter
 from backtest_api.core.auth import Authenticator
 from backtest_api.core.listener import NotificationListener
 from backtest_api.core.ratelimit import RateLimiter
+from backtest_api.core.submitter import Submitter
 from backtest_api.settings import Settings
 from backtest_shared.jobs.repository import JobQueue
 
@@ -26,8 +26,6 @@ class Services:
     rate_limiter: RateLimiter
     listener: NotificationListener
     submitter: Submitter
-    #: The schema revision this release expects (``/health/ready`` compares the database's).
-    head_revision: str | None = None
     #: (caller's user id, dataset id) -> what a submit needs of a dataset that caller may use
     #: (``datasets.services.JobDataset``); datasets never change once stored.
     dataset_cache: dict[tuple[Any, Any], Any] = field(default_factory=dict)

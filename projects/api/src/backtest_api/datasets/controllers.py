@@ -25,11 +25,10 @@ from litestar.params import Parameter
 from litestar.params import QueryParameter
 from litestar.params import RawBody
 
-from backtest_api.accounts.schemas import Principal
 from backtest_api.core.dependencies import CurrentUser
 from backtest_api.core.dependencies import ServicesDep
 from backtest_api.core.openapi import problems
-from backtest_api.datasets import repository
+from backtest_api.core.principal import Principal
 from backtest_api.datasets import services as datasets
 from backtest_api.datasets import uploads
 from backtest_api.datasets.schemas import Dataset
@@ -110,7 +109,7 @@ class DatasetController(Controller):
         user: CurrentUser,
         limit: Annotated[int, Parameter(ge=1, le=1000, required=False)] = 100,
     ) -> DatasetPage:
-        return DatasetPage(items=await repository.list_datasets(services.pool, user.owner_filter(), limit))
+        return DatasetPage(items=await datasets.list_datasets(services, user, limit))
 
     @get("/{dataset_id:uuid}", operation_id="getDataset", summary="Get a dataset's metadata")
     async def get_dataset(self, services: ServicesDep, user: CurrentUser, dataset_id: FromPath[uuid.UUID]) -> Dataset:

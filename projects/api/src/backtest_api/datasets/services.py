@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import anyio.to_thread
 import msgspec
 
-from backtest_api.accounts.schemas import Principal
 from backtest_api.core.errors import ConflictError
 from backtest_api.core.errors import InvalidRequestError
 from backtest_api.core.errors import NotFoundError
+from backtest_api.core.principal import Principal
 from backtest_api.core.state import Services
 from backtest_api.datasets import repository
 from backtest_api.datasets import uploads
@@ -90,6 +90,11 @@ async def upload(services: Services, user: Principal, name: str, body: bytes, fi
         size_bytes=stored.size_bytes,
         created_at=stored.created_at,
     )
+
+
+async def list_datasets(services: Services, user: Principal, limit: int) -> list[Dataset]:
+    """The caller's datasets (everyone's for an admin), newest first."""
+    return await repository.list_datasets(services.pool, user.owner_filter(), limit)
 
 
 async def get(services: Services, user: Principal, dataset_id: uuid.UUID) -> Dataset:

@@ -1,16 +1,42 @@
-"""Operational reads: queue statistics, schema revision, recent job run times."""
+"""Operational reads: queue statistics, a user's own queue, schema revision, recent job run times."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from backtest_api.ops.schemas import MyQueue
 from backtest_api.ops.schemas import QueueDepth
 from backtest_api.ops.schemas import QueueStats
+from backtest_shared.db.revision import CURRENT_REVISION_SQL
 from backtest_shared.jobs import queue_sql
 
-SCHEMA_REVISION = "SELECT version_num FROM alembic_version"
+#: Jobs ahead are counted up to this many (each an index entry read); beyond, "at least".
+MAX_COUNTED_AHEAD = 10_000
+
+#: The owner's queue rows through its two per-owner indexes; the head is their next job
+#: in claim order (``priority DESC, fair_key``), and the jobs ahead of it are counted in
+#: two ranges of the claim index, each stopped after ``limit`` entries.
+MY_QUEUE = """
+WITH head AS (
+    SELECT priority, fair_key FROM job_queue
+     WHERE owner_id = %(owner_id)s AND NOT claimed
+     ORDER BY priority DESC, fair_key
+     LIMIT 1
+)
+SELECT (SELECT count(*) FROM job_queue WHERE owner_id = %(owner_id)s AND NOT claimed)::int AS pending,
+       (SELECT count(*) FROM job_queue WHERE owner_id = %(owner_id)s AND claimed)::int AS running,
+       (SELECT count(*) FROM (SELECT 1 FROM job_queue q, head
+                               WHERE NOT q.claimed AND q.priority > head.priority
+                               LIMIT %(limit)s) higher)::int
+     + (SELECT count(*) FROM (SELECT 1 FROM job_queue q, head
+                               WHERE NOT q.claimed AND q.priority = head.priority AND q.fair_key < head.fair_key
+                               LIMIT %(limit)s) same)::int AS ahead,
+       EXISTS (SELECT 1 FROM head) AS waiting
+"""
+
 
 async def queue_stats(pool: AsyncConnectionPool[Any]) -> QueueStats:
     """Pending and running jobs, queue lag and recent finishes: reads the queue table and
@@ -43,7 +69,7 @@ async def queue_stats(pool: AsyncConnectionPool[Any]) -> QueueStats:
 
 async def schema_revision(pool: AsyncConnectionPool[Any]) -> str | None:
     async with pool.connection(timeout=2.0) as conn:
-        cur = await conn.execute(SCHEMA_REVISION)
+        cur = await conn.execute(CURRENT_REVISION_SQL)
         row = await cur.fetchone()
     return None if row is None else str(row[0])
 
@@ -54,3 +80,17 @@ async def recent_durations(pool: AsyncConnectionPool[Any]) -> list[float] | None
         cur = await conn.execute(queue_sql.RECENT_RUN_SECONDS)
         row = await cur.fetchone()
     return None if row is None or row[0] is None else [float(v) for v in row[0]]
+
+
+async def my_queue(pool: AsyncConnectionPool[Any], owner_id: uuid.UUID) -> MyQueue:
+    async with pool.connection() as conn:
+        cur = await conn.execute(MY_QUEUE, {"owner_id": owner_id, "limit": MAX_COUNTED_AHEAD})
+        row = await cur.fetchone()
+    assert row is not None
+    pending, running, ahead, waiting = row
+    return MyQueue(
+        pending=pending,
+        running=running,
+        jobs_ahead=min(ahead, MAX_COUNTED_AHEAD) if waiting else None,
+        ahead_counted_up_to=MAX_COUNTED_AHEAD,
+    )

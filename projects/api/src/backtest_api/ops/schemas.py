@@ -1,4 +1,4 @@
-"""Queue statistics and health answers."""
+"""Queue statistics (queue-wide for operators, one user's own) and health answers."""
 
 from __future__ import annotations
 
@@ -30,3 +30,17 @@ class Health(msgspec.Struct, kw_only=True):
     status: str
     database: str | None = None
     migrations: str | None = None
+
+
+class MyQueue(msgspec.Struct, kw_only=True):
+    """Your jobs in the queue."""
+
+    #: Your jobs waiting to run.
+    pending: int
+    #: Your jobs running now.
+    running: int
+    #: Jobs of all users that workers will claim before your next one (null: none of yours waits),
+    #: counted up to ``ahead_counted_up_to``. Fair sharing and priorities can move it either way.
+    jobs_ahead: int | None
+    #: ``jobs_ahead`` is exact below this number and means "at least" at it.
+    ahead_counted_up_to: int

@@ -7,7 +7,7 @@ from litestar import get
 
 from backtest_api.core.auth import require_admin
 from backtest_api.core.dependencies import ServicesDep
-from backtest_api.workers.repository import list_workers
+from backtest_api.workers import services as workers
 from backtest_api.workers.schemas import WorkerList
 
 
@@ -19,4 +19,4 @@ class WorkerController(Controller):
 
     @get("/", operation_id="listWorkers", summary="Compute workers (alive, dead or stopped in the last day; operators)")
     async def list_workers(self, services: ServicesDep) -> WorkerList:
-        return WorkerList(items=await list_workers(services.pool, services.settings.worker_dead_after_seconds))
+        return WorkerList(items=await workers.list_workers(services))
