@@ -1,8 +1,9 @@
-"""The worker's configuration: every option is a CLI flag and an environment variable.
+"""The worker's configuration: every option is a flag and a ``BACKTEST_COMPUTE_*`` variable.
 
-Flags win over environment variables, which win over defaults, so a container
-can be configured through its environment and a developer can still override
-one value on the command line.
+Declared once below (``backtest_shared.settings``): flags win over environment
+variables, which win over the defaults written here, so a container can be
+configured through its environment and a developer can still override one
+value on the command line. docs/compute.md's table is checked against it.
 """
 
 from __future__ import annotations
@@ -10,13 +11,26 @@ from __future__ import annotations
 import argparse
 import os
 import socket
-from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from dataclasses import field
+from typing import Annotated
 
 from backtest_shared.db.urls import DATABASE_URL_ENV
+from backtest_shared.settings import REQUIRED
+from backtest_shared.settings import Setting
+from backtest_shared.settings import SettingsSchema
+
+_MIB = 1024 * 1024
+
+
+def _mib_to_bytes(text: str) -> int:
+    return int(float(text) * _MIB)
+
+
+def _bytes_to_mib(value: int) -> str:
+    return str(value // _MIB)
 
 
 def default_concurrency(cpu_count: int | None = None) -> int:
@@ -25,29 +39,73 @@ def default_concurrency(cpu_count: int | None = None) -> int:
     return max(1, cpus - 2)
 
 
+def default_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 @dataclass(frozen=True)
 class WorkerSettings:
     """Everything a worker needs to know; see docs/compute.md, 'Configuration'."""
 
-    database_url: str
-    concurrency: int
-    name: str
-    poll_interval: float = 5.0
-    lease_seconds: float = 30.0
-    heartbeat_interval: float = 10.0
-    shutdown_grace: float = 30.0
-    reap_interval: float = 5.0
-    progress_interval: float = 1.0
-    retry_backoff_base: float = 2.0
-    retry_backoff_cap: float = 300.0
-    dataset_cache_bytes: int = 512 * 1024 * 1024
-    log_level: str = "INFO"
-    #: "off" trades durability of the worker's own writes for speed (see db.pool.open_pool).
-    synchronous_commit: bool = True
+    database_url: Annotated[
+        str,
+        Setting(
+            "PostgreSQL URL (`postgresql://`, `postgres://` and `postgresql+psycopg://` accepted)",
+            env=DATABASE_URL_ENV,
+            default_text=REQUIRED,
+        ),
+    ] = ""
+    concurrency: Annotated[
+        int, Setting("slots = backtest processes = jobs held at once", default_text="CPUs - 2, at least 1")
+    ] = field(default_factory=default_concurrency)
+    name: Annotated[str, Setting("name in the worker registry", default_text="`host:pid`")] = field(
+        default_factory=default_name
+    )
+    poll_interval: Annotated[
+        float, Setting("seconds between polls when no NOTIFY arrives (also picks up retries whose backoff ran out)")
+    ] = 5.0
+    lease_seconds: Annotated[
+        float, Setting("lease length; a silent worker's jobs are reclaimed this long after its last heartbeat")
+    ] = 30.0
+    #: 0 stands for a third of the lease (set in ``__post_init__``).
+    heartbeat_interval: Annotated[
+        float, Setting("seconds between heartbeats (must be shorter than the lease)", default_text="lease / 3")
+    ] = 0.0
+    shutdown_grace: Annotated[float, Setting("seconds running jobs may finish after SIGTERM")] = 30.0
+    reap_interval: Annotated[
+        float, Setting("seconds between reaper passes (by the one worker holding the reaper lock)")
+    ] = 5.0
+    progress_interval: Annotated[
+        float, Setting("progress is written at most this often, in seconds (one statement for all jobs)")
+    ] = 1.0
+    retry_backoff_base: Annotated[
+        float, Setting("seconds before a failed job's first retry (doubles per attempt)")
+    ] = 2.0
+    retry_backoff_cap: Annotated[float, Setting("longest retry delay, in seconds")] = 300.0
+    dataset_cache_bytes: Annotated[
+        int,
+        Setting(
+            "market-data cache per backtest process in MiB (LRU by bytes, keyed by content hash)",
+            name="dataset_cache_mb",
+            parse=_mib_to_bytes,
+            show=_bytes_to_mib,
+        ),
+    ] = 512 * _MIB
+    log_level: Annotated[str, Setting("DEBUG, INFO, WARNING or ERROR", parse=str.upper)] = "INFO"
+    synchronous_commit: Annotated[
+        bool,
+        Setting(
+            "`off` lets the worker's own commits (claims, heartbeats, progress, completions) return before "
+            "their WAL is flushed: faster, and a PostgreSQL crash then re-runs the last few jobs (fencing "
+            "keeps each result written once). Enqueues by the API always commit synchronously."
+        ),
+    ] = True
 
     def __post_init__(self) -> None:
         if not self.database_url:
             raise ValueError(f"a database URL is required (--database-url or {DATABASE_URL_ENV})")
+        if self.heartbeat_interval == 0:
+            object.__setattr__(self, "heartbeat_interval", self.lease_seconds / 3)
         if self.concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         positive = {
@@ -59,9 +117,9 @@ class WorkerSettings:
             "retry_backoff_base": self.retry_backoff_base,
             "retry_backoff_cap": self.retry_backoff_cap,
         }
-        for field, value in positive.items():
+        for name, value in positive.items():
             if value <= 0:
-                raise ValueError(f"{field} must be positive")
+                raise ValueError(f"{name} must be positive")
         if self.heartbeat_interval >= self.lease_seconds:
             raise ValueError("heartbeat_interval must be shorter than lease_seconds")
         if self.shutdown_grace < 0:
@@ -72,66 +130,26 @@ class WorkerSettings:
             raise ValueError("dataset_cache_bytes must not be negative")
 
 
-def _on_off(text: str) -> bool:
-    value = text.strip().lower()
-    if value in ("on", "true", "1", "yes"):
-        return True
-    if value in ("off", "false", "0", "no"):
-        return False
-    raise ValueError(f"expected on or off, got {text!r}")
-
-
-@dataclass(frozen=True)
-class _Option:
-    flag: str
-    env: str
-    parse: Callable[[str], Any]
-    help: str
-
-
-_OPTIONS: dict[str, _Option] = {
-    "database_url": _Option("--database-url", DATABASE_URL_ENV, str, "PostgreSQL URL (required)"),
-    "concurrency": _Option(
-        "--concurrency", "BACKTEST_WORKER_CONCURRENCY", int, "backtests run at once (default: CPUs - 2, at least 1)"
-    ),
-    "name": _Option("--name", "BACKTEST_WORKER_NAME", str, "name in the worker registry (default: host:pid)"),
-    "poll_interval": _Option(
-        "--poll-interval", "BACKTEST_POLL_INTERVAL", float, "seconds between polls when no NOTIFY arrives (5)"
-    ),
-    "lease_seconds": _Option("--lease-seconds", "BACKTEST_LEASE_SECONDS", float, "lease length in seconds (30)"),
-    "heartbeat_interval": _Option(
-        "--heartbeat-interval", "BACKTEST_HEARTBEAT_INTERVAL", float, "seconds between heartbeats (lease / 3)"
-    ),
-    "shutdown_grace": _Option(
-        "--shutdown-grace", "BACKTEST_SHUTDOWN_GRACE", float, "seconds running jobs may finish after SIGTERM (30)"
-    ),
-    "reap_interval": _Option(
-        "--reap-interval", "BACKTEST_REAP_INTERVAL", float, "seconds between reaper passes (5)"
-    ),
-    "progress_interval": _Option(
-        "--progress-interval", "BACKTEST_PROGRESS_INTERVAL", float, "seconds between progress writes (1)"
-    ),
-    "retry_backoff_base": _Option(
-        "--retry-backoff-base", "BACKTEST_RETRY_BACKOFF_BASE", float, "first retry delay of a failed job (2)"
-    ),
-    "retry_backoff_cap": _Option(
-        "--retry-backoff-cap", "BACKTEST_RETRY_BACKOFF_CAP", float, "longest retry delay of a failed job (300)"
-    ),
-    "dataset_cache_bytes": _Option(
-        "--dataset-cache-mb",
-        "BACKTEST_DATASET_CACHE_MB",
-        lambda text: int(float(text) * 1024 * 1024),
-        "per-process dataset cache size in MiB (512)",
-    ),
-    "log_level": _Option("--log-level", "BACKTEST_LOG_LEVEL", str.upper, "DEBUG, INFO, WARNING or ERROR (INFO)"),
-    "synchronous_commit": _Option(
-        "--synchronous-commit",
-        "BACKTEST_WORKER_SYNCHRONOUS_COMMIT",
-        _on_off,
-        "on|off: off lets the worker's commits skip the WAL flush; a database crash then re-runs "
-        "the last few jobs, never loses or double-writes one (on)",
-    ),
-}
+SCHEMA = SettingsSchema(
+    WorkerSettings,
+    env_prefix="BACKTEST_COMPUTE_",
+    # The names these were read from before; still read, with a warning, for one release.
+    renamed={
+        "concurrency": "BACKTEST_WORKER_CONCURRENCY",
+        "name": "BACKTEST_WORKER_NAME",
+        "poll_interval": "BACKTEST_POLL_INTERVAL",
+        "lease_seconds": "BACKTEST_LEASE_SECONDS",
+        "heartbeat_interval": "BACKTEST_HEARTBEAT_INTERVAL",
+        "shutdown_grace": "BACKTEST_SHUTDOWN_GRACE",
+        "reap_interval": "BACKTEST_REAP_INTERVAL",
+        "progress_interval": "BACKTEST_PROGRESS_INTERVAL",
+        "retry_backoff_base": "BACKTEST_RETRY_BACKOFF_BASE",
+        "retry_backoff_cap": "BACKTEST_RETRY_BACKOFF_CAP",
+        "dataset_cache_bytes": "BACKTEST_DATASET_CACHE_MB",
+        "log_level": "BACKTEST_LOG_LEVEL",
+        "synchronous_commit": "BACKTEST_WORKER_SYNCHRONOUS_COMMIT",
+    },
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,29 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="backtest-compute",
         description="Claim backtest jobs from PostgreSQL and run them. Every flag has an environment variable.",
     )
-    for dest, option in _OPTIONS.items():
-        parser.add_argument(option.flag, dest=dest, default=None, help=f"{option.help} [env {option.env}]")
+    SCHEMA.add_arguments(parser)
     return parser
 
 
 def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> WorkerSettings:
     """Settings from flags, then environment variables, then defaults; ValueError when invalid."""
-    env = os.environ if environ is None else environ
-    args = build_parser().parse_args(argv)
-    values: dict[str, Any] = {}
-    for dest, option in _OPTIONS.items():
-        raw = getattr(args, dest)
-        if raw is None:
-            raw = env.get(option.env, "").strip() or None
-        if raw is None:
-            continue
-        try:
-            values[dest] = option.parse(raw)
-        except ValueError:
-            raise ValueError(f"{option.flag} / {option.env}: cannot parse {raw!r}") from None
-    values.setdefault("database_url", "")
-    values.setdefault("concurrency", default_concurrency())
-    values.setdefault("name", f"{socket.gethostname()}:{os.getpid()}")
-    lease = values.get("lease_seconds", WorkerSettings.lease_seconds)
-    values.setdefault("heartbeat_interval", lease / 3)
-    return WorkerSettings(**values)
+    return SCHEMA.load(build_parser().parse_args(argv), environ)

@@ -1,9 +1,16 @@
+import warnings
+from pathlib import Path
+
 import pytest
 
 from backtest_compute.dataset_cache import DatasetCache
+from backtest_compute.settings import SCHEMA
+from backtest_compute.settings import build_parser
 from backtest_compute.settings import default_concurrency
 from backtest_compute.settings import parse_settings
 from backtest_shared.engine import synthetic_ohlcv
+from backtest_shared.settings import DeprecatedSettingWarning
+from backtest_shared.settings import documented_table
 
 URL = "postgresql://u@localhost/db"
 
@@ -19,13 +26,13 @@ def test_every_option_comes_from_the_environment() -> None:
         [],
         {
             "BACKTEST_DATABASE_URL": URL,
-            "BACKTEST_WORKER_CONCURRENCY": "3",
-            "BACKTEST_WORKER_NAME": "w1",
-            "BACKTEST_POLL_INTERVAL": "2.5",
-            "BACKTEST_LEASE_SECONDS": "12",
-            "BACKTEST_SHUTDOWN_GRACE": "7",
-            "BACKTEST_REAP_INTERVAL": "3",
-            "BACKTEST_DATASET_CACHE_MB": "64",
+            "BACKTEST_COMPUTE_CONCURRENCY": "3",
+            "BACKTEST_COMPUTE_NAME": "w1",
+            "BACKTEST_COMPUTE_POLL_INTERVAL": "2.5",
+            "BACKTEST_COMPUTE_LEASE_SECONDS": "12",
+            "BACKTEST_COMPUTE_SHUTDOWN_GRACE": "7",
+            "BACKTEST_COMPUTE_REAP_INTERVAL": "3",
+            "BACKTEST_COMPUTE_DATASET_CACHE_MB": "64",
         },
     )
     assert (settings.database_url, settings.concurrency, settings.name) == (URL, 3, "w1")
@@ -35,10 +42,43 @@ def test_every_option_comes_from_the_environment() -> None:
     assert settings.dataset_cache_bytes == 64 * 1024 * 1024
 
 
+def test_the_old_variable_names_still_work_for_one_release_with_a_warning() -> None:
+    old = {"BACKTEST_DATABASE_URL": URL, "BACKTEST_WORKER_CONCURRENCY": "3", "BACKTEST_LEASE_SECONDS": "12"}
+    with pytest.warns(DeprecatedSettingWarning) as caught:
+        settings = parse_settings([], old)
+    assert (settings.concurrency, settings.lease_seconds) == (3, 12.0)
+    assert sorted(str(w.message) for w in caught) == [
+        "BACKTEST_LEASE_SECONDS is deprecated, use BACKTEST_COMPUTE_LEASE_SECONDS (still read for this release)",
+        "BACKTEST_WORKER_CONCURRENCY is deprecated, use BACKTEST_COMPUTE_CONCURRENCY (still read for this release)",
+    ]
+
+    both = {"BACKTEST_DATABASE_URL": URL, "BACKTEST_WORKER_CONCURRENCY": "3", "BACKTEST_COMPUTE_CONCURRENCY": "5"}
+    with pytest.warns(DeprecatedSettingWarning, match="ignored: it is also set"):
+        settings = parse_settings([], both)
+    assert settings.concurrency == 5
+
+
+def test_the_new_names_raise_no_warning() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        parse_settings([], {"BACKTEST_DATABASE_URL": URL, "BACKTEST_COMPUTE_CONCURRENCY": "3"})
+
+
+def test_help_shows_each_default_from_the_declaration() -> None:
+    text = build_parser().format_help()
+    assert "(default: 30) [env BACKTEST_COMPUTE_LEASE_SECONDS]" in " ".join(text.split())
+    assert "(default: lease / 3)" in " ".join(text.split())
+
+
+def test_the_docs_table_is_the_declared_settings() -> None:
+    documented = documented_table(Path("docs/compute.md").read_text(), "compute")
+    assert documented == SCHEMA.markdown_table(), "regenerate docs/compute.md's table from SCHEMA.markdown_table()"
+
+
 def test_flags_override_the_environment() -> None:
     settings = parse_settings(
         ["--concurrency", "5", "--heartbeat-interval", "1"],
-        {"BACKTEST_DATABASE_URL": URL, "BACKTEST_WORKER_CONCURRENCY": "3"},
+        {"BACKTEST_DATABASE_URL": URL, "BACKTEST_COMPUTE_CONCURRENCY": "3"},
     )
     assert settings.concurrency == 5 and settings.heartbeat_interval == 1.0
 
@@ -74,4 +114,4 @@ def test_synchronous_commit_is_on_unless_turned_off() -> None:
     url = {"BACKTEST_DATABASE_URL": "postgresql://localhost/db"}
     assert parse_settings([], url).synchronous_commit is True
     assert parse_settings(["--synchronous-commit", "off"], url).synchronous_commit is False
-    assert parse_settings([], {**url, "BACKTEST_WORKER_SYNCHRONOUS_COMMIT": "off"}).synchronous_commit is False
+    assert parse_settings([], {**url, "BACKTEST_COMPUTE_SYNCHRONOUS_COMMIT": "off"}).synchronous_commit is False

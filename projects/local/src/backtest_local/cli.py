@@ -1,14 +1,12 @@
 """``platform``: start the whole backtest platform on this machine; Ctrl-C stops it.
 
-Embedded PostgreSQL (data in ``--data-dir``, default ``./.local/platform``), migrations to head,
+Embedded PostgreSQL (data in ``--data-dir``; ``--help`` lists every option), migrations to head,
 the API, one compute worker, a demo user with an API key and a demo dataset. A second run
 reuses the data folder (same database, same demo key).
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 import signal
 import subprocess
 import sys
@@ -20,22 +18,8 @@ from backtest_local import processes
 from backtest_local.demo import ensure_demo_dataset
 from backtest_local.demo import ensure_demo_key
 from backtest_local.postgres import LocalPostgres
+from backtest_local.settings import parse_settings
 from backtest_migrations import runner
-
-DEFAULT_DATA_DIR = "./.local/platform"
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="platform", description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--data-dir",
-        default=os.environ.get("BACKTEST_LOCAL_DIR", DEFAULT_DATA_DIR),
-        help=f"where PostgreSQL keeps its data (default {DEFAULT_DATA_DIR}; $BACKTEST_LOCAL_DIR)",
-    )
-    parser.add_argument("--host", default=os.environ.get("BACKTEST_HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("BACKTEST_PORT", "8000")))
-    parser.add_argument("--concurrency", type=int, default=2, help="backtests the worker runs at once")
-    return parser
 
 
 def _banner(base: str, key: str, dataset_id: object, data_dir: Path) -> str:
@@ -68,7 +52,11 @@ def _banner(base: str, key: str, dataset_id: object, data_dir: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    try:
+        args = parse_settings(argv, description=__doc__.splitlines()[0])
+    except ValueError as exc:
+        print(f"platform: {exc}", file=sys.stderr)
+        return 2
     data_dir = Path(args.data_dir).resolve()
     stop_requested = threading.Event()
 
