@@ -38,6 +38,10 @@ __all__ = [
 UNIT_ROUNDOFF = 2.0**-53
 _WINDOW_BUDGET = 1 << 21
 _COLUMN_LOOP_LIMIT = 256
+# A tile holds about _TILE_VALUES values (in cache) and at least _TILE_BLOCKS
+# blocks, so each vector step is long enough to amortise its Python call.
+_TILE_VALUES = 1 << 16
+_TILE_BLOCKS = 1024
 
 
 def _nan(n: int) -> FloatArray:
@@ -53,33 +57,54 @@ def _column_windows(x: FloatArray, period: int, scan: np.ufunc, divisor: float |
     suffix of block ``b-1`` from bar ``c+1`` combined with the prefix of block
     ``b`` up to bar ``c``; the window ending on a block's last bar is that
     block's full suffix. Entries before ``period - 1`` are partial windows.
+
+    Long series are processed in tiles of about ``_TILE_VALUES`` values
+    through two reused buffers that stay in cache; only the last block's
+    suffix carries from one tile to the next. Tiling changes no arithmetic:
+    every window combines the same partial results in the same order.
     """
     n = x.shape[0]
     blocks = -(-n // period)
-    whole = n // period
-    columns = np.empty((period, blocks))
-    columns[:, :whole] = x[: whole * period].reshape(whole, period).T
-    if whole < blocks:
-        tail = n - whole * period
-        columns[:tail, whole] = x[whole * period :]
-        # Padding reaches only the suffixes of windows that are never full.
-        columns[tail:, whole] = 0.0
-    suffix = np.empty_like(columns)
-    suffix[period - 1] = columns[period - 1]
-    for column in range(period - 2, -1, -1):
-        scan(suffix[column + 1], columns[column], out=suffix[column])
-    prefix = columns
-    for column in range(1, period):
-        scan(prefix[column - 1], prefix[column], out=prefix[column])
-    scan(suffix[1:, :-1], prefix[:-1, 1:], out=prefix[:-1, 1:])
-    prefix[period - 1] = suffix[0]
-    # The suffixes are consumed: their buffer receives the windows in bar order.
-    in_bar_order = suffix.reshape(blocks, period)
-    if divisor is None:
-        in_bar_order[...] = prefix.T
-    else:
-        np.divide(prefix.T, divisor, out=in_bar_order)
-    return in_bar_order.reshape(-1)[:n]
+    tile_blocks = max(_TILE_BLOCKS, _TILE_VALUES // period)
+    single_tile = blocks <= 2 * tile_blocks
+    if single_tile:
+        tile_blocks = blocks
+    # Column 0 of each buffer holds the previous tile's last block.
+    columns_buffer = np.empty((period, tile_blocks + 1))
+    suffix_buffer = np.empty((period, tile_blocks + 1))
+    # One tile: its consumed suffixes' buffer receives the result (one array less).
+    out = suffix_buffer.reshape(-1)[: blocks * period] if single_tile else np.empty(blocks * period)
+    for first_block in range(0, blocks, tile_blocks):
+        count = min(blocks, first_block + tile_blocks) - first_block
+        start, stop = first_block * period, (first_block + count) * period
+        columns = columns_buffer[:, 1 : count + 1]
+        if stop <= n:
+            columns[...] = x[start:stop].reshape(count, period).T
+        else:
+            padded = np.zeros(stop - start)
+            # Padding reaches only the suffixes of windows that are never full.
+            padded[: n - start] = x[start:n]
+            columns[...] = padded.reshape(count, period).T
+        suffix = suffix_buffer[:, 1 : count + 1]
+        suffix[period - 1] = columns[period - 1]
+        for column in range(period - 2, -1, -1):
+            scan(suffix[column + 1], columns[column], out=suffix[column])
+        prefix = columns
+        for column in range(1, period):
+            scan(prefix[column - 1], prefix[column], out=prefix[column])
+        if first_block == 0:
+            scan(suffix[1:, :-1], prefix[:-1, 1:], out=prefix[:-1, 1:])
+        else:
+            scan(suffix_buffer[1:, :count], prefix[:-1], out=prefix[:-1])
+        prefix[period - 1] = suffix[0]
+        if not single_tile:
+            suffix_buffer[:, 0] = suffix[:, -1]
+        in_bar_order = out[start:stop].reshape(count, period)
+        if divisor is None:
+            in_bar_order[...] = prefix.T
+        else:
+            np.divide(prefix.T, divisor, out=in_bar_order)
+    return out[:n]
 
 
 def _row_windows(x: FloatArray, period: int, scan: np.ufunc, divisor: float | None) -> FloatArray:
