@@ -1,3 +1,3 @@
 """Engine version; part of result cache keys. Array conventions: none."""
 
-ENGINE_VERSION: str = "1.0.0"
+ENGINE_VERSION: str = "1.1.0"
