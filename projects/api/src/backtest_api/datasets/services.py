@@ -56,15 +56,17 @@ def _unreadable(file_format: str) -> str:
 
 
 def parse_ohlcv(body: bytes, file_format: str) -> OHLCV:
-    """Decode and validate an upload with the engine's rules (field ``data.<column>[<row>]`` on error)."""
+    """Decode and validate an upload with the engine's rules (field ``data.<column>[<row>]`` on error).
+
+    The loaders word their errors for users (rows, lines, columns); a CSV row's
+    error also gets its file line.
+    """
     if not body:
-        raise InvalidRequestError("data", "the file is empty")
+        raise InvalidRequestError("data", f"the file is empty: send the {_FORMAT_NAMES[file_format]} file's bytes")
     loader = load_parquet if file_format == "parquet" else load_csv
     try:
         return loader(body)
     except EngineValidationError as exc:
-        if exc.field == "data" and exc.reason.startswith("not a readable"):  # the loader quotes its library
-            raise InvalidRequestError("data", _unreadable(file_format)) from None
         if file_format == "csv":
             raise uploads.with_line(exc, body) from None
         raise

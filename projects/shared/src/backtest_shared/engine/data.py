@@ -129,12 +129,12 @@ def _validate(data: OHLCV) -> None:
         bad = ~np.isfinite(arr)
         if bad.any():
             i = _first_bad(bad)
-            raise EngineValidationError(f"data.{name}[{i}]", f"value {arr[i]!r} is not a finite number")
+            raise EngineValidationError(f"data.{name}[{i}]", f"value {float(arr[i])!r} is not a finite number")
         floor_bad = arr < 0.0 if name == "volume" else arr <= 0.0
         if floor_bad.any():
             i = _first_bad(floor_bad)
             what = "negative" if name == "volume" else "not positive"
-            raise EngineValidationError(f"data.{name}[{i}]", f"value {arr[i]!r} is {what}")
+            raise EngineValidationError(f"data.{name}[{i}]", f"value {float(arr[i])!r} is {what}")
         _check_magnitude(name, arr)
     if n > 1:
         nonincreasing = data.timestamps[1:] <= data.timestamps[:-1]
@@ -156,7 +156,7 @@ def _validate(data: OHLCV) -> None:
         if mask.any():
             i = _first_bad(mask)
             value = getattr(data, name)[i]
-            raise EngineValidationError(f"data.{name}[{i}]", template.format(v=value, w=other[i]))
+            raise EngineValidationError(f"data.{name}[{i}]", template.format(v=float(value), w=float(other[i])))
 
 
 def _check_magnitude(name: str, arr: FloatArray) -> None:
