@@ -23,7 +23,11 @@ import uuid
 from typing import Any
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
-GIVE_UP_SECONDS = 180.0
+#: A request cut off after its Idempotency-Key was reserved (its server stopped, or the
+#: database failed over under it) holds the key "in progress" until the reservation
+#: expires (five minutes, backtest_api/idempotency): retries answer 409 meanwhile.
+IN_PROGRESS = 409
+GIVE_UP_SECONDS = 330.0
 
 
 class User:
@@ -56,7 +60,8 @@ class User:
                 status, raw = self._request("POST", path, payload, headers)
             except (OSError, http.client.HTTPException) as exc:
                 status, raw = 0, type(exc).__name__.encode()
-            if status not in RETRY_STATUSES and status != 0:
+            in_progress = status == IN_PROGRESS and b"still being processed" in raw
+            if status not in RETRY_STATUSES and status != 0 and not in_progress:
                 body = json.loads(raw) if raw else None
                 return status, body, time.monotonic() - began
             with stats["lock"]:
@@ -65,7 +70,7 @@ class User:
             if time.monotonic() - began > GIVE_UP_SECONDS:
                 return status, raw.decode(errors="replace"), time.monotonic() - began
             time.sleep(delay + random.random() * delay)
-            delay = min(delay * 2, 2.0)
+            delay = min(delay * 2, 5.0 if in_progress else 2.0)
 
 
 def _strategy(fast: int, slow: int) -> dict[str, Any]:

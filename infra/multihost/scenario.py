@@ -328,7 +328,7 @@ def run(args: argparse.Namespace) -> int:
         timeline.partition_compute2()
         timeline.rolling_upgrade()
         timeline.failover()
-        code = load.wait(timeout=args.duration + 300)
+        code = load.wait(timeout=args.duration + 400)
         load = None
         if code != 0:
             raise RuntimeError(f"the load generator exited {code}")
