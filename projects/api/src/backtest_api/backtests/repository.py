@@ -1,4 +1,4 @@
-"""Backtest listings: filters and keyset pagination over ``(created_at, id)``."""
+"""Backtest reads: one job as its caller may see it, and listings (filters, keyset pagination)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,29 @@ from psycopg_pool import AsyncConnectionPool
 
 from backtest_api.backtests.schemas import BacktestSummary
 from backtest_api.core.errors import InvalidRequestError
+from backtest_shared.jobs import queue_sql
+from backtest_shared.jobs.models import JobState
 
 _COLUMNS = (
     "id, status, progress, dataset_id, bundle_id, priority, error, reused_from, created_at, started_at, finished_at"
 )
+
+
+#: The queue's job read, restricted to what the caller may see: another user's job
+#: costs the same statement and returns the same nothing as a job that does not exist.
+VISIBLE_JOB = f"""
+SELECT * FROM ({queue_sql.GET_JOB.strip()}) job
+ WHERE %(owner_id)s::uuid IS NULL OR job.owner_id = %(owner_id)s::uuid
+"""
+
+
+async def visible_job(pool: AsyncConnectionPool[Any], job_id: uuid.UUID, owner_id: uuid.UUID | None) -> JobState | None:
+    """The job if ``owner_id`` owns it (any owner's when ``owner_id`` is None)."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(VISIBLE_JOB, {"id": job_id, "owner_id": owner_id})
+        row = await cur.fetchone()
+        names = [column.name for column in cur.description or ()]
+    return None if row is None else JobState(**dict(zip(names, row, strict=True)))
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import psycopg
 
 from backtest_api import suggestions
 from backtest_api.backtests import exports
+from backtest_api.backtests import repository
 from backtest_api.backtests.benchmark import buy_and_hold_return
 from backtest_api.backtests.repository import JobFilter
 from backtest_api.backtests.repository import list_jobs
@@ -124,9 +125,9 @@ async def list_backtests(
 
 
 async def visible_job(services: Services, user: Principal, job_id: uuid.UUID) -> JobState:
-    """The job if the caller may see it; another user's job is 'not found'."""
-    state = await services.queue.get(job_id)
-    if state is None or (state.owner_id != user.id and not user.is_admin):
+    """The job if the caller may see it; another user's job is 'not found', at the same cost."""
+    state = await repository.visible_job(services.pool, job_id, user.owner_filter())
+    if state is None:
         raise NotFoundError("backtest", job_id)
     return state
 

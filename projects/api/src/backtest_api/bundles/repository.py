@@ -13,8 +13,11 @@ from backtest_api.bundles.schemas import BundleSummary
 from backtest_api.bundles.schemas import RankBy
 from backtest_shared.engine.metrics import LOWER_IS_BETTER
 
+#: A bundle its caller may see. The owner is part of the statement: another user's
+#: bundle costs the same lookup and returns the same nothing as a bundle that does not exist.
 GET_BUNDLE = """
-SELECT id, owner_id, name, rank_by, total_jobs, request, created_at FROM bundles WHERE id = %(id)s
+SELECT id, owner_id, name, rank_by, total_jobs, request, created_at FROM bundles
+ WHERE id = %(id)s AND (%(owner_id)s::uuid IS NULL OR owner_id = %(owner_id)s::uuid)
 """
 
 LIST_BUNDLES = """
@@ -53,9 +56,12 @@ class BundleRow:
     created_at: dt.datetime
 
 
-async def get_bundle(pool: AsyncConnectionPool[Any], bundle_id: uuid.UUID) -> BundleRow | None:
+async def get_bundle(
+    pool: AsyncConnectionPool[Any], bundle_id: uuid.UUID, owner_id: uuid.UUID | None
+) -> BundleRow | None:
+    """The bundle if ``owner_id`` owns it (any owner's when ``owner_id`` is None)."""
     async with pool.connection() as conn:
-        cur = await conn.execute(GET_BUNDLE, {"id": bundle_id})
+        cur = await conn.execute(GET_BUNDLE, {"id": bundle_id, "owner_id": owner_id})
         row = await cur.fetchone()
     return None if row is None else BundleRow(*row)
 

@@ -138,8 +138,9 @@ async def list_bundles(services: Services, user: Principal, limit: int) -> list[
 
 
 async def visible_bundle(services: Services, user: Principal, bundle_id: uuid.UUID) -> BundleRow:
-    bundle = await repository.get_bundle(services.pool, bundle_id)
-    if bundle is None or (bundle.owner_id != user.id and not user.is_admin):
+    """The bundle if the caller may see it; another user's bundle is 'not found', at the same cost."""
+    bundle = await repository.get_bundle(services.pool, bundle_id, user.owner_filter())
+    if bundle is None:
         raise NotFoundError("bundle", bundle_id)
     return bundle
 
