@@ -37,6 +37,7 @@ from backtest_shared.engine import decode_strategy
 from backtest_shared.engine import load_parquet
 from backtest_shared.engine import ohlcv_content_hash
 from backtest_shared.engine import run_backtest
+from backtest_shared.results import encode_result
 
 #: The child sends progress at most this often (the main process throttles the database writes).
 PROGRESS_EVERY_SECONDS = 0.5
@@ -98,10 +99,6 @@ class DatasetLoader:
         return str(row[0]), bytes(row[1])
 
 
-def _encode(value: Any) -> bytes:
-    return msgspec.json.encode(value)
-
-
 def _strategy_of(config_json: str) -> Any:
     """The strategy part of a stored job config (validated by ``decode_strategy``)."""
     try:
@@ -136,12 +133,9 @@ def run_one(task: RunBacktest, loader: DatasetLoader, conn: Connection) -> Finis
 
     try:
         spec = decode_strategy(_strategy_of(task.config_json))
-        stored = run_backtest(data, spec, progress=progress).to_stored()
         reply = Finished(
             seq=task.seq,
-            metrics_json=_encode(stored.metrics),
-            equity_json=_encode(stored.equity_curve),
-            trades_json=_encode(stored.trades),
+            result=encode_result(run_backtest(data, spec, progress=progress)),
             load_ms=(loaded - started) * 1000,
             run_ms=(time.perf_counter() - loaded) * 1000,
             dataset_cached=cached,

@@ -1,7 +1,7 @@
 """Messages between the worker's main process and its backtest processes (pickled over a pipe).
 
-Results travel as JSON bytes encoded in the backtest process, so the main
-process, which must stay responsive, never walks a result's trade list.
+Results travel in their stored form, encoded in the backtest process, so the
+main process, which must stay responsive, never walks a result's trade list.
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Literal
 
 import msgspec
+
+from backtest_shared.results import EncodedResult
 
 
 class RunBacktest(msgspec.Struct, frozen=True, kw_only=True):
@@ -33,12 +35,10 @@ class Progress(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Finished(msgspec.Struct, frozen=True, kw_only=True):
-    """A successful run; the three fields are JSON documents, ready to store."""
+    """A successful run, in the form it is stored (``backtest_shared.results``)."""
 
     seq: int
-    metrics_json: bytes
-    equity_json: bytes
-    trades_json: bytes
+    result: EncodedResult
     load_ms: float
     run_ms: float
     dataset_cached: bool

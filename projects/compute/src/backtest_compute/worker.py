@@ -55,12 +55,14 @@ from backtest_shared.jobs.models import Lease
 from backtest_shared.jobs.models import WorkerInfo
 from backtest_shared.jobs.repository import JobQueue
 from backtest_shared.jobs.repository import QueueSettings
+from backtest_shared.results import EncodedResult
 from backtest_shared.tasks import stop_tasks
 
 log = logging.getLogger("backtest_compute.worker")
 
 AbortReason = Literal["cancelled", "lost", "shutdown"]
-EncodedResult = tuple[Lease, str, str, str]
+#: A finished job's lease and its result in the stored form.
+Completion = tuple[Lease, EncodedResult]
 #: A completion's answer: the job's final status (None: lease lost) and the job
 #: claimed in the same statement for the slot it frees, if any.
 Handoff = tuple[str | None, ClaimedJob | None]
@@ -139,7 +141,7 @@ class Worker:
         self._slot_job: dict[int, uuid.UUID] = {}
         self._pool: AsyncConnectionPool[Any] | None = None
         self._queue: JobQueue | None = None
-        self._completions: Batcher[EncodedResult, Handoff] = Batcher(self._write_completions)
+        self._completions: Batcher[Completion, Handoff] = Batcher(self._write_completions)
         self._app_name = f"backtest-compute {settings.name}"[:63]
 
     # -- control ---------------------------------------------------------
@@ -461,12 +463,7 @@ class Worker:
 
     async def _complete(self, running: RunningJob, reply: Finished) -> ClaimedJob | None:
         started = time.monotonic()
-        result: EncodedResult = (
-            running.lease,
-            reply.metrics_json.decode(),
-            reply.equity_json.decode(),
-            reply.trades_json.decode(),
-        )
+        result: Completion = (running.lease, reply.result)
         try:
             status, next_job = await self._completions.submit(result)
         except Exception as exc:
@@ -482,7 +479,7 @@ class Worker:
         )
         return next_job
 
-    async def _write_completions(self, results: Sequence[EncodedResult]) -> list[Handoff]:
+    async def _write_completions(self, results: Sequence[Completion]) -> list[Handoff]:
         """Finish a batch and, in the same statement, claim a next job for each slot it frees.
 
         The worker so never holds more jobs than slots, yet a busy slot costs one
@@ -507,7 +504,7 @@ class Worker:
             )
             claimed = []
         handoffs: list[ClaimedJob | None] = [*claimed, *([None] * (len(results) - len(claimed)))]
-        return [(statuses.get(lease.job_id), job) for (lease, _, _, _), job in zip(results, handoffs, strict=True)]
+        return [(statuses.get(lease.job_id), job) for (lease, _), job in zip(results, handoffs, strict=True)]
 
     async def _fail_reply(self, running: RunningJob, reply: Failed) -> None:
         retry = reply.kind == "error"

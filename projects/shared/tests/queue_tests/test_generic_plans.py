@@ -59,8 +59,7 @@ def _outcome_params(jobs) -> dict:
         "ids": [job.id for job in jobs],
         "tokens": [job.lease_token for job in jobs],
         "metrics": ["{}"] * len(jobs),
-        "equity_curves": ["[]"] * len(jobs),
-        "trades": ["[]"] * len(jobs),
+        "details": [b""] * len(jobs),
     }
 
 

@@ -1,41 +1,80 @@
-"""Large results are stored lz4-compressed where the server has lz4 (migration 0009), and read back intact."""
+"""Results are stored as compact columns (migration 0011), and rows in the older JSON form still read back."""
 
 import uuid
 
+import msgspec
+
+from backtest_shared.engine import STRATEGY_B_EXAMPLE
+from backtest_shared.engine import decode_strategy
+from backtest_shared.engine import run_backtest
+from backtest_shared.engine import synthetic_ohlcv
+from backtest_shared.jobs.models import Lease
+from backtest_shared.jobs.models import QueuedJob
 from backtest_shared.jobs.repository import JobQueue
-from backtest_testing.postgres import server_has_lz4
+from backtest_shared.results import encode_result
 from backtest_testing.seed import job_for
-from backtest_testing.seed import outcome_for
 from backtest_testing.seed import seed_dataset
 from backtest_testing.seed import seed_user
 
 
-async def test_a_large_result_is_stored_lz4_compressed_where_the_server_has_lz4_and_reads_back_intact(
-    queue: JobQueue, pool, database_url: str
-) -> None:
+async def _one_running_job(queue: JobQueue, pool) -> tuple[Lease, QueuedJob, uuid.UUID]:  # type: ignore[no-untyped-def]
     user = await seed_user(pool)
-    [job_id] = await queue.enqueue(user, [job_for(await seed_dataset(pool, user))])
-    [job] = await queue.claim(uuid.uuid4(), 1)
-    trades = [
-        {"entry_time": 1_700_000_000 + 3600 * i, "side": "long", "entry_price": 100 + i / 7, "pnl": i / 3}
-        for i in range(3000)
-    ]
-    equity = [[1_700_000_000 + 60 * i, 1 + i / 10_000] for i in range(2000)]
-    assert await queue.complete([outcome_for(job, equity_curve=equity, trades=trades)]) == {job_id: "succeeded"}
+    job = job_for(await seed_dataset(pool, user))
+    await queue.enqueue(user, [job])
+    [claimed] = await queue.claim(uuid.uuid4(), 1)
+    return Lease(claimed.id, claimed.lease_token), job, user
+
+
+async def test_an_engine_result_is_stored_compact_once_and_reads_back_as_its_json_form(
+    queue: JobQueue, pool
+) -> None:
+    lease, _, _ = await _one_running_job(queue, pool)
+    result = run_backtest(synthetic_ohlcv(20_000, seed=5), decode_strategy(STRATEGY_B_EXAMPLE))
+    encoded = encode_result(result)
+    assert await queue.complete_encoded([(lease, encoded)]) == {lease.job_id: "succeeded"}
 
     async with pool.connection() as conn:
         cur = await conn.execute(
-            "SELECT pg_column_compression(trades), pg_column_compression(equity_curve),"
-            " pg_column_size(trades), octet_length(trades::text) FROM job_results WHERE job_id = %s",
-            (job_id,),
+            "SELECT equity_curve IS NULL AND trades IS NULL, pg_column_compression(detail),"
+            " octet_length(detail) FROM job_results WHERE job_id = %s",
+            (lease.job_id,),
         )
-        [(trades_method, equity_method, stored_bytes, text_bytes)] = await cur.fetchall()
+        [(no_json, compression, stored_bytes)] = await cur.fetchall()
+    # Compressed once, by the backtest process; the server stores the bytes as they are.
+    assert no_json and compression is None and stored_bytes == len(encoded.detail)
 
-    if server_has_lz4(database_url):
-        assert (trades_method, equity_method) == ("lz4", "lz4")
-        assert stored_bytes < text_bytes / 2
-    else:  # stored as before 0009: uncompressed
-        assert (trades_method, equity_method) == (None, None)
-        assert stored_bytes >= text_bytes
-    result = await queue.get_result(job_id)
-    assert result is not None and result.trades == trades and result.equity_curve == equity
+    stored = result.to_stored()
+    read = await queue.get_result(lease.job_id)
+    assert read is not None
+    assert msgspec.json.encode(read.trades) == msgspec.json.encode(stored.trades)
+    assert msgspec.json.encode(read.equity_curve) == msgspec.json.encode(stored.equity_curve)
+    # jsonb, as before 0011: the same members, in jsonb's key order.
+    assert read.metrics == msgspec.to_builtins(stored.metrics)
+
+
+async def test_a_row_written_in_the_json_form_reads_back_as_it_was_stored(queue: JobQueue, pool) -> None:
+    lease, _, _ = await _one_running_job(queue, pool)
+    result = run_backtest(synthetic_ohlcv(5_000, seed=5), decode_strategy(STRATEGY_B_EXAMPLE))
+    assert await queue.complete_encoded([(lease, encode_result(result))]) == {lease.job_id: "succeeded"}
+    stored = result.to_stored()
+    async with pool.connection() as conn:
+        # What a completion before migration 0011 wrote.
+        await conn.execute(
+            "UPDATE job_results SET equity_curve = %s::json, trades = %s::json, detail = NULL WHERE job_id = %s",
+            (msgspec.json.encode(stored.equity_curve).decode(), msgspec.json.encode(stored.trades).decode(),
+             lease.job_id),
+        )
+    read = await queue.get_result(lease.job_id)
+    assert read is not None
+    assert read.trades == msgspec.to_builtins(stored.trades)
+    assert read.equity_curve == [list(point) for point in stored.equity_curve]
+
+
+async def test_a_reused_result_is_copied_in_its_stored_form(queue: JobQueue, pool) -> None:
+    lease, job, user = await _one_running_job(queue, pool)
+    result = run_backtest(synthetic_ohlcv(5_000, seed=5), decode_strategy(STRATEGY_B_EXAMPLE))
+    await queue.complete_encoded([(lease, encode_result(result))])
+    [copy_id], reused = await queue.enqueue_reusing(user, [job])
+    assert reused == {copy_id: lease.job_id}
+    first = await queue.get_result(lease.job_id)
+    assert first is not None and await queue.get_result(copy_id) == first

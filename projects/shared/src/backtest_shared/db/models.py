@@ -259,15 +259,20 @@ job_finish_log = Table(
 class JobResult(Base):
     """A finished job's result, written once in the transaction that finishes it.
 
-    The equity curve and the trades are stored as ``json`` (text, checked but not
-    parsed into ``jsonb``): nothing queries inside them, and parsing plus pglz
-    compressing a 1,400-trade list (~370 kB) cost the database ~8 ms per job
-    against ~2 ms. Migration 0009 compresses them with lz4 where the server has
-    it (half the size on disk and in WAL, no slower end to end); elsewhere they
-    stay uncompressed (STORAGE EXTERNAL).
+    The metrics are ``jsonb`` (bundles rank and filter by them in SQL). The
+    equity curve and the trades are ``detail``: column buffers compressed once by
+    the backtest process (``backtest_shared.results``, migration 0011), about a
+    sixth of their JSON text, and nothing in SQL reads inside them. Rows written
+    before hold them as ``json`` text instead (lz4-compressed where the server
+    has it, migration 0009); readers accept both forms.
     """
 
     __tablename__ = "job_results"
+    __table_args__ = (
+        CheckConstraint(
+            "detail IS NOT NULL OR (equity_curve IS NOT NULL AND trades IS NOT NULL)", name="job_results_one_form"
+        ),
+    )
 
     #: The job's ``config_hash`` leads the primary key: identical requests find a
     #: stored result in one probe of it, without an index of their own (and the
@@ -278,8 +283,11 @@ class JobResult(Base):
     #: that statement. A trigger (migration 0002) deletes results with their jobs.
     job_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    equity_curve: Mapped[list[Any]] = mapped_column(JSON)
-    trades: Mapped[list[Any]] = mapped_column(JSON)
+    #: Rows written before migration 0011 hold the curve and the trades as JSON;
+    #: later rows hold ``detail`` instead (``backtest_shared.results``), never both NULL.
+    equity_curve: Mapped[list[Any] | None] = mapped_column(JSON)
+    trades: Mapped[list[Any] | None] = mapped_column(JSON)
+    detail: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
 
 

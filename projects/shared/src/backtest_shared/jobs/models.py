@@ -69,7 +69,8 @@ class Lease(msgspec.Struct, frozen=True):
 
 
 class JobOutcome(msgspec.Struct, frozen=True, kw_only=True):
-    """A successful run's result, as stored (JSON-ready builtins)."""
+    """A successful run's result in its JSON form; stored as compact columns
+    (``backtest_shared.results``), so each trade must carry every field of one."""
 
     lease: Lease
     metrics: dict[str, Any]

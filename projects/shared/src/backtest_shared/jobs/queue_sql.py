@@ -244,8 +244,8 @@ _RESULT_FOR_HASH: Final = "(SELECT r.job_id FROM job_results r WHERE r.config_ha
 #: Shared by ENQUEUE and ENQUEUE_EACH: the results of the ``reused`` jobs, copied.
 _COPY_REUSED_RESULTS: Final = """
 copied AS (
-    INSERT INTO job_results (config_hash, job_id, metrics, equity_curve, trades)
-    SELECT jr.config_hash, r.id, jr.metrics, jr.equity_curve, jr.trades
+    INSERT INTO job_results (config_hash, job_id, metrics, equity_curve, trades, detail)
+    SELECT jr.config_hash, r.id, jr.metrics, jr.equity_curve, jr.trades, jr.detail
       FROM reused r
       JOIN job_results jr ON jr.config_hash = r.config_hash AND jr.job_id = r.reused_from
 )"""
@@ -538,10 +538,9 @@ finished AS (
      WHERE {_HELD}
     RETURNING j.id, j.status, j.bundle_id, j.owner_id, j.fair_key, j.config_hash, j.started_at
 ), {_leave_queue("finished")}, {_log_finishes("finished", _RUN_SECONDS)}, stored AS (
-    INSERT INTO job_results (config_hash, job_id, metrics, equity_curve, trades)
-    SELECT f.config_hash, r.id, r.metrics, r.equity_curve, r.trades
-      FROM unnest(%(ids)b::uuid[], %(metrics)b::jsonb[], %(equity_curves)b::json[],
-                  %(trades)b::json[]) AS r(id, metrics, equity_curve, trades)
+    INSERT INTO job_results (config_hash, job_id, metrics, detail)
+    SELECT f.config_hash, r.id, r.metrics, r.detail
+      FROM unnest(%(ids)b::uuid[], %(metrics)b::jsonb[], %(details)b::bytea[]) AS r(id, metrics, detail)
       JOIN finished f ON f.id = r.id AND f.status = 'succeeded'
 )"""
 
@@ -683,8 +682,10 @@ SELECT id, owner_id, bundle_id, dataset_id, priority, config, config_hash, statu
  WHERE id = %(id)s
 """
 
+#: A job's result: metrics, then the curve and the trades as JSON (rows written
+#: before migration 0011) or as compact ``detail`` (later rows).
 GET_RESULT: Final = """
-SELECT r.metrics, r.equity_curve, r.trades
+SELECT r.metrics, r.equity_curve, r.trades, r.detail
   FROM backtest_jobs j
   JOIN job_results r ON r.config_hash = j.config_hash AND r.job_id = j.id
  WHERE j.id = %(id)s

@@ -30,6 +30,10 @@ from backtest_shared.jobs.models import SubmitOutcome
 from backtest_shared.jobs.models import WorkerInfo
 from backtest_shared.jobs.notifier import JobNotifier
 from backtest_shared.jobs.notifier import finished_keys
+from backtest_shared.results import EncodedResult
+from backtest_shared.results import ResultColumns
+from backtest_shared.results import encode_columns
+from backtest_shared.results import result_builtins
 
 _json_encoder = msgspec.json.Encoder()
 
@@ -90,8 +94,17 @@ def _claimed_job(row: Sequence[Any]) -> ClaimedJob:
     )
 
 
-def _encoded(outcomes: Sequence[JobOutcome]) -> list[tuple[Lease, str, str, str]]:
-    return [(o.lease, _json(o.metrics), _json(o.equity_curve), _json(o.trades)) for o in outcomes]
+def _encoded(outcomes: Sequence[JobOutcome]) -> list[tuple[Lease, EncodedResult]]:
+    return [
+        (
+            o.lease,
+            EncodedResult(
+                metrics_json=_json(o.metrics),
+                detail=encode_columns(ResultColumns.from_builtins(o.equity_curve, o.trades)),
+            ),
+        )
+        for o in outcomes
+    ]
 
 
 def enqueue_each_params(submits: Sequence[SingleSubmit]) -> dict[str, Any]:
@@ -311,7 +324,9 @@ class JobQueue:
         rows = await self._fetchall(queue_sql.GET_RESULT, {"id": job_id})
         if not rows:
             return None
-        return StoredResult(metrics=rows[0][0], equity_curve=rows[0][1], trades=rows[0][2])
+        metrics, equity_curve, trades, detail = rows[0]
+        curve, trade_list = result_builtins(equity_curve, trades, detail)
+        return StoredResult(metrics=metrics, equity_curve=curve, trades=trade_list)
 
     async def repair_fair_keys(self) -> tuple[int, int]:
         """Restore the fair-key invariant (``queue_sql.REPAIR_FAIR_KEYS``); returns
@@ -483,11 +498,11 @@ class JobQueue:
 
     # -- compute worker: results already encoded -------------------------
 
-    async def complete_encoded(self, results: Sequence[tuple[Lease, str, str, str]]) -> dict[uuid.UUID, str]:
-        """``complete`` for results already encoded as JSON text: (lease, metrics, equity curve, trades).
+    async def complete_encoded(self, results: Sequence[tuple[Lease, EncodedResult]]) -> dict[uuid.UUID, str]:
+        """``complete`` for results already in their stored form (``backtest_shared.results``).
 
         The compute worker's backtest processes encode their results, so its I/O
-        process never decodes and re-encodes a large trade list. Same statement,
+        process never touches a large trade list. Same statement,
         same fencing; returns id -> final status (missing: the lease was lost).
         """
         if not results:
@@ -497,9 +512,9 @@ class JobQueue:
         return {row[0]: row[1] for row in rows}
 
     async def complete_encoded_and_claim(
-        self, results: Sequence[tuple[Lease, str, str, str]], worker_id: uuid.UUID, limit: int
+        self, results: Sequence[tuple[Lease, EncodedResult]], worker_id: uuid.UUID, limit: int
     ) -> tuple[dict[uuid.UUID, str], list[ClaimedJob]]:
-        """``complete_and_claim`` for results already encoded as JSON text (see ``complete_encoded``)."""
+        """``complete_and_claim`` for results already in their stored form (see ``complete_encoded``)."""
         rows = await self._fetchall(
             queue_sql.COMPLETE_AND_CLAIM,
             {
@@ -515,11 +530,10 @@ class JobQueue:
         return {row[0]: row[1] for row in finished_rows}, claimed
 
     @staticmethod
-    def _encoded_outcome_params(results: Sequence[tuple[Lease, str, str, str]]) -> dict[str, Any]:
+    def _encoded_outcome_params(results: Sequence[tuple[Lease, EncodedResult]]) -> dict[str, Any]:
         return {
-            "ids": [lease.job_id for lease, _, _, _ in results],
-            "tokens": [lease.token for lease, _, _, _ in results],
-            "metrics": [metrics for _, metrics, _, _ in results],
-            "equity_curves": [equity for _, _, equity, _ in results],
-            "trades": [trades for _, _, _, trades in results],
+            "ids": [lease.job_id for lease, _ in results],
+            "tokens": [lease.token for lease, _ in results],
+            "metrics": [result.metrics_json for _, result in results],
+            "details": [result.detail for _, result in results],
         }

@@ -24,10 +24,9 @@ logged AS (
       FROM finished s
     HAVING count(*) FILTER (WHERE s.status IN ('succeeded', 'failed', 'cancelled')) > 0
 ), stored AS (
-    INSERT INTO job_results (config_hash, job_id, metrics, equity_curve, trades)
-    SELECT f.config_hash, r.id, r.metrics, r.equity_curve, r.trades
-      FROM unnest(%(ids)b::uuid[], %(metrics)b::jsonb[], %(equity_curves)b::json[],
-                  %(trades)b::json[]) AS r(id, metrics, equity_curve, trades)
+    INSERT INTO job_results (config_hash, job_id, metrics, detail)
+    SELECT f.config_hash, r.id, r.metrics, r.detail
+      FROM unnest(%(ids)b::uuid[], %(metrics)b::jsonb[], %(details)b::bytea[]) AS r(id, metrics, detail)
       JOIN finished f ON f.id = r.id AND f.status = 'succeeded'
 ), 
 candidates AS (

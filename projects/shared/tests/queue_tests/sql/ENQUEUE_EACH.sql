@@ -84,8 +84,8 @@ entered AS (
     RETURNING id, reused_from, config_hash, status
 ), 
 copied AS (
-    INSERT INTO job_results (config_hash, job_id, metrics, equity_curve, trades)
-    SELECT jr.config_hash, r.id, jr.metrics, jr.equity_curve, jr.trades
+    INSERT INTO job_results (config_hash, job_id, metrics, equity_curve, trades, detail)
+    SELECT jr.config_hash, r.id, jr.metrics, jr.equity_curve, jr.trades, jr.detail
       FROM reused r
       JOIN job_results jr ON jr.config_hash = r.config_hash AND jr.job_id = r.reused_from
 ), 
