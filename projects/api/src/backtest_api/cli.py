@@ -1,13 +1,13 @@
 """``backtest-api``: serve the HTTP API, and the admin commands for users and API keys.
 
-    api.pex serve [--host H] [--port P] [--workers N]
+    api.pex serve [--host H] [--port P] [--processes N] [--access-log] [--<setting> VALUE ...]
     api.pex create-user NAME [--admin] [--max-pending-jobs N] [--max-running-jobs N]
     api.pex issue-key USER           (prints the key once; only its hash is stored)
     api.pex revoke-key KEY|PREFIX|ID
 
 The database URL comes from ``--database-url`` or ``BACKTEST_DATABASE_URL``; every
-``serve`` option has an environment variable (``BACKTEST_HOST``, ``BACKTEST_PORT``,
-``BACKTEST_WORKERS``), and the API's settings are read from ``BACKTEST_*`` (see settings.py).
+``serve`` option and API setting is also a ``BACKTEST_API_*`` variable (settings.py
+declares them; ``serve --help`` lists them with their defaults).
 """
 
 from __future__ import annotations
@@ -16,19 +16,18 @@ import argparse
 import os
 import signal
 import sys
+import warnings
 from types import FrameType
 
 import psycopg
 
 from backtest_api.accounts import repository
+from backtest_api.settings import SCHEMA
+from backtest_api.settings import SERVE_SCHEMA
+from backtest_api.settings import ServeSettings
 from backtest_shared.db.urls import DATABASE_URL_ENV
 from backtest_shared.db.urls import MissingDatabaseURLError
 from backtest_shared.db.urls import database_url_from_env
-
-
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, "").strip()
-    return int(value) if value else default
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,12 +35,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--database-url", help=f"PostgreSQL URL (default: ${DATABASE_URL_ENV})")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve the API with uvicorn")
-    serve.add_argument("--host", default=os.environ.get("BACKTEST_HOST", "127.0.0.1"), help="($BACKTEST_HOST)")
-    serve.add_argument("--port", type=int, default=_env_int("BACKTEST_PORT", 8000), help="($BACKTEST_PORT)")
-    serve.add_argument(
-        "--workers", type=int, default=_env_int("BACKTEST_WORKERS", 1), help="processes ($BACKTEST_WORKERS)"
-    )
-    serve.add_argument("--access-log", action="store_true", help="log every request")
+    SERVE_SCHEMA.add_arguments(serve)
+    SCHEMA.add_arguments(serve.add_argument_group("API settings (passed on to every API process)"))
+    # The flag's name until this release; ``--processes`` replaces it.
+    serve.add_argument("--workers", dest="old_workers", default=None, help=argparse.SUPPRESS)
     user = commands.add_parser("create-user", help="create a user")
     user.add_argument("name")
     user.add_argument("--admin", action="store_true", help="give the user the admin role (sees everything)")
@@ -58,10 +55,10 @@ def _ignore_signal(signum: int, frame: FrameType | None) -> None:
     return None
 
 
-def serve(database_url: str, host: str, port: int, workers: int, access_log: bool) -> int:
+def serve(database_url: str, options: ServeSettings) -> int:
     import uvicorn
 
-    # Worker processes read their settings from the environment.
+    # API processes read their settings from the environment.
     os.environ[DATABASE_URL_ENV] = database_url
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal with the handlers
     # it found installed: these no-ops turn that into a normal return, so a clean stop exits 0.
@@ -70,14 +67,27 @@ def serve(database_url: str, host: str, port: int, workers: int, access_log: boo
     uvicorn.run(
         "backtest_api.app:asgi_app",
         factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        access_log=access_log,
+        host=options.host,
+        port=options.port,
+        workers=options.processes,
+        access_log=options.access_log,
         log_level="info",
         timeout_graceful_shutdown=10,
     )
     return 0
+
+
+def _serve_command(parser: argparse.ArgumentParser, args: argparse.Namespace, url: str) -> int:
+    if args.old_workers is not None:
+        warnings.warn("--workers is deprecated, use --processes", FutureWarning, stacklevel=2)
+        args.processes = args.processes or args.old_workers
+    try:
+        options = SERVE_SCHEMA.load(args)
+        SCHEMA.export_flags(args, os.environ)
+        SCHEMA.load(None, {**os.environ, DATABASE_URL_ENV: url})  # refuse bad settings before starting
+    except ValueError as exc:
+        parser.error(str(exc))
+    return serve(url, options)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     try:
         if args.command == "serve":
-            return serve(url, args.host, args.port, args.workers, args.access_log)
+            return _serve_command(parser, args, url)
         if args.command == "create-user":
             user_id = repository.create_user(
                 url,

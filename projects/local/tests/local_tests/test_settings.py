@@ -1,8 +1,11 @@
+from pathlib import Path
+
 import pytest
 from backtest_local.settings import SCHEMA
 from backtest_local.settings import parse_settings
 
 from backtest_shared.settings import DeprecatedSettingWarning
+from backtest_shared.settings import documented_table
 
 
 def test_defaults_then_environment_then_flags() -> None:
@@ -32,3 +35,8 @@ def test_every_option_has_a_flag_and_a_prefixed_variable() -> None:
         ("--port", "BACKTEST_LOCAL_PORT"),
         ("--concurrency", "BACKTEST_LOCAL_CONCURRENCY"),
     ]
+
+
+def test_the_docs_table_is_the_declared_settings() -> None:
+    documented = documented_table(Path("docs/api.md").read_text(), "local")
+    assert documented == SCHEMA.markdown_table(), "regenerate docs/api.md's table from SCHEMA.markdown_table()"

@@ -26,6 +26,7 @@ import typing
 import warnings
 from collections.abc import Callable
 from collections.abc import Mapping
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 from typing import Generic
@@ -117,6 +118,11 @@ class SettingsSchema(Generic[S]):
         self.renamed = dict(renamed or {})
         hints = typing.get_type_hints(cls, include_extras=True)
         self.options: list[Option] = []
+        self._required = {
+            f.name
+            for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        }
         for field in dataclasses.fields(cls):  # type: ignore[arg-type]
             hint = hints[field.name]
             declared = next((m for m in getattr(hint, "__metadata__", ()) if isinstance(m, Setting)), None)
@@ -142,14 +148,28 @@ class SettingsSchema(Generic[S]):
         if unknown:
             raise ValueError(f"renamed names unknown settings: {sorted(unknown)}")
 
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+    def add_arguments(self, parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
         """One flag per setting; unset flags stay ``None`` so the environment and defaults apply."""
         for option in self.options:
-            if option.flag is not None:
+            if option.flag is None:
+                continue
+            if option.parse is parse_on_off:  # a bare --flag turns it on
+                parser.add_argument(
+                    option.flag, dest=option.field, default=None, nargs="?", const="on", metavar="on|off",
+                    help=option.help_text,
+                )
+            else:
                 metavar = option.flag.removeprefix("--").replace("-", "_").upper()
                 parser.add_argument(
                     option.flag, dest=option.field, default=None, metavar=metavar, help=option.help_text
                 )
+
+    def export_flags(self, flags: argparse.Namespace, environ: MutableMapping[str, str]) -> None:
+        """Write the flags given in ``flags`` into ``environ``, for processes that read the environment."""
+        for option in self.options:
+            given = getattr(flags, option.field, None)
+            if given is not None:
+                environ[option.env] = str(given)
 
     def _raw_value(self, option: Option, flags: Mapping[str, Any], environ: Mapping[str, str]) -> Any:
         given = flags.get(option.field)
@@ -191,6 +211,10 @@ class SettingsSchema(Generic[S]):
                 where = f"{option.flag} / {option.env}" if option.flag else option.env
                 raise ValueError(f"{where}: cannot parse {raw!r}") from None
         values.update({name: value for name, value in overrides.items() if value is not None})
+        for option in self.options:
+            if option.field not in values and option.field in self._required:
+                where = f"{option.flag} or {option.env}" if option.flag else option.env
+                raise ValueError(f"{option.field.replace('_', ' ')} is required: set {where}")
         return self.cls(**values)
 
     def markdown_table(self) -> str:
