@@ -31,7 +31,6 @@ from hosts import in_host
 from postgres import Cluster
 from units import command_for
 from units import parse_unit
-from units import read_environment_file
 
 INFRA = Path(__file__).resolve().parent.parent
 PEXES = ("api", "compute", "migrations")
@@ -39,10 +38,10 @@ API_HOSTS = ("api1", "api2")
 COMPUTE_HOSTS = ("compute1", "compute2")
 #: What the test's operator writes into backtest.env beyond the example's values.
 ENV_OVERRIDES = {
-    "BACKTEST_WORKERS": "2",
-    "BACKTEST_WORKER_CONCURRENCY": "2",
-    "BACKTEST_POOL_MAX_SIZE": "8",
-    "BACKTEST_LOG_LEVEL": "WARNING",
+    "BACKTEST_API_PROCESSES": "2",
+    "BACKTEST_COMPUTE_CONCURRENCY": "2",
+    "BACKTEST_API_POOL_MAX_SIZE": "8",
+    "BACKTEST_COMPUTE_LOG_LEVEL": "WARNING",
 }
 T0 = time.monotonic()
 
@@ -284,8 +283,8 @@ def run(args: argparse.Namespace) -> int:
         for host in COMPUTE_HOSTS:
             dep.start_service("backtest-compute.service", host)
         lb_cfg = INFRA / "lb/haproxy.cfg"
-        dep.lb = Process("haproxy@lb", "lb", hosts.Command(["haproxy", "-db", "-f", str(lb_cfg)], dict(os.environ), None),
-                         dep.logs / "lb-haproxy.log")
+        haproxy = hosts.Command(["haproxy", "-db", "-f", str(lb_cfg)], {"PATH": "/usr/sbin:/usr/bin:/bin"}, None)
+        dep.lb = Process("haproxy@lb", "lb", haproxy, dep.logs / "lb-haproxy.log")
         dep.lb.start()
         wait_for("both API servers ready", lambda: all(api_ready(h) for h in API_HOSTS), 240)
         wait_for("the load balancer", lambda: http_status("http://lb.internal/health/ready") == 200, 30)
@@ -326,8 +325,12 @@ def run(args: argparse.Namespace) -> int:
         timeline.kill_compute1()
         time.sleep(step / 2)
         timeline.partition_compute2()
-        timeline.rolling_upgrade()
+        # The failover comes before the upgrade, so the migrations also find the new
+        # primary through the multi-host URL. A submit cut off by the crash holds its
+        # Idempotency-Key for five minutes (the API's reservation expiry); failing over
+        # early keeps that wait inside the run's bound.
         timeline.failover()
+        timeline.rolling_upgrade()
         code = load.wait(timeout=args.duration + 400)
         load = None
         if code != 0:
