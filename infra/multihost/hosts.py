@@ -138,7 +138,9 @@ class Process:
 
     def start(self) -> None:
         env = dict(self.command.env)
-        argv = in_host(self.host, as_user(self.command.user, ["env", "-i", *[f"{k}={v}" for k, v in env.items()], *self.command.argv]))
+        # env -i: the service sees only its unit's environment, as under systemd.
+        assignments = [f"{k}={v}" for k, v in env.items()]
+        argv = in_host(self.host, as_user(self.command.user, ["env", "-i", *assignments, *self.command.argv]))
         self._log = self.log_path.open("ab")
         self._log.write(f"\n==== start {time.strftime('%H:%M:%S')}: {' '.join(self.command.argv)}\n".encode())
         self._log.flush()
@@ -228,10 +230,11 @@ class Supervisor:
                     return
                 recent = [t for t in self.process.starts if t > time.monotonic() - self.interval]
                 if len(recent) >= self.burst:
-                    print(f"  {self.process.name}: start limit hit ({self.burst} in {self.interval:.0f} s); left failed")
+                    name = self.process.name
+                    print(f"  {name}: start limit hit ({self.burst} in {self.interval:.0f} s); left failed")
                     self.failed = True
                     return
-                print(f"  {self.process.name} exited {code}; restarted after {self.restart_sec:.0f} s (Restart={self.restart})")
+                print(f"  {self.process.name} exited {code}; restarted after {self.restart_sec:.0f} s")
                 self.restarts += 1
                 self.process.start()
 

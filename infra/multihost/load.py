@@ -66,7 +66,8 @@ class User:
                 return status, body, time.monotonic() - began
             with stats["lock"]:
                 stats["retries"] += 1
-                stats["retry_causes"][str(status or raw.decode())] = stats["retry_causes"].get(str(status or raw.decode()), 0) + 1
+                cause = str(status or raw.decode())
+                stats["retry_causes"][cause] = stats["retry_causes"].get(cause, 0) + 1
             if time.monotonic() - began > GIVE_UP_SECONDS:
                 return status, raw.decode(errors="replace"), time.monotonic() - began
             time.sleep(delay + random.random() * delay)
@@ -85,7 +86,8 @@ def _strategy(fast: int, slow: int) -> dict[str, Any]:
 
 def run_user(index: int, plan: dict[str, Any], user: dict[str, Any], out: dict[str, Any]) -> None:
     client = User(plan["lb_host"], plan["lb_port"], user["key"])
-    submits: list[tuple[str, int]] = [("single", 1)] * plan["singles"] + [("bundle", plan["bundle_size"])] * plan["bundles"]
+    submits: list[tuple[str, int]] = [("single", 1)] * plan["singles"]
+    submits += [("bundle", plan["bundle_size"])] * plan["bundles"]
     random.Random(index).shuffle(submits)
     spacing = plan["duration_seconds"] / max(1, len(submits))
     start = time.monotonic() + random.Random(index).random() * spacing
@@ -109,7 +111,8 @@ def run_user(index: int, plan: dict[str, Any], user: dict[str, Any], out: dict[s
                 out["acks"].append({"user": user["name"], "kind": kind, "id": answer["id"], "jobs": jobs})
                 out["latencies"].append(seconds)
             else:
-                out["refused"].append({"user": user["name"], "kind": kind, "status": status, "answer": str(answer)[:300]})
+                refusal = {"user": user["name"], "kind": kind, "status": status, "answer": str(answer)[:300]}
+                out["refused"].append(refusal)
 
 
 def upload(plan: dict[str, Any], out_path: str) -> int:
@@ -130,7 +133,8 @@ def upload(plan: dict[str, Any], out_path: str) -> int:
 
 
 def main() -> int:
-    plan = json.loads(open(sys.argv[2]).read())
+    with open(sys.argv[2]) as file:
+        plan = json.load(file)
     if sys.argv[1] == "upload":
         return upload(plan, sys.argv[3])
     out: dict[str, Any] = {"lock": threading.Lock(), "acks": [], "latencies": [], "refused": [], "retries": 0,
