@@ -35,10 +35,6 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
-JOB_STATUSES = ("pending", "running", "succeeded", "failed", "cancelled")
-FINAL_STATUSES = ("succeeded", "failed", "cancelled")
-USER_ROLES = ("user", "admin")
-
 #: Every claim draws a fresh fencing token from this sequence.
 LEASE_TOKEN_SEQUENCE = Sequence("backtest_jobs_lease_token_seq", metadata=None)
 
