@@ -12,13 +12,20 @@ until every job is final, stops the worker with SIGTERM and prints:
   the backtest process: dataset lookup, backtest, result encoding);
 * queue round-trip time per job, by statement (claim, complete, heartbeat, ...),
   measured by the worker around each awaited call (an upper bound of the
-  database time; ``complete`` includes storing the result: ~370 kB of JSON for
-  1,378 trades);
+  database time; ``complete`` includes storing the result: 1,378 trades, ~69 kB
+  as compact columns, ~400 kB as the JSON stored before);
 * database time per job: ``pg_stat_database.active_time`` of the scratch
   database over the run (server time executing statements, all sessions)
   divided by the jobs; run with ``--bars 2000`` (small results) to see the
   queue's own cost without the cost of storing 1,378 trades per job;
-* the queue's share of slot time: 1 - (engine time) / (wall time x slots).
+* the queue's share of slot time: 1 - (engine time) / (wall time x slots);
+* the engine alone in this process (run + the stored form), and encoding one
+  result as JSON and in the stored form, alternating, with their sizes;
+* the results table's size on disk per job.
+
+Old against new: the script also runs against a release before the compact
+result form (it then encodes JSON): put that release's ``projects/*/src`` on
+``PYTHONPATH`` and run the two alternately on the same server.
 
 Database: an embedded PostgreSQL (pgserver) by default; with
 BACKTEST_DATABASE_URL (or --database-url) that server is used as an admin URL:
@@ -43,10 +50,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from backtest_compute import cli
 from backtest_shared.datasets.store import insert_dataset
 from backtest_shared.db.pool import open_pool
 from backtest_shared.engine import STRATEGY_B_EXAMPLE
+from backtest_shared.engine import BacktestResult
 from backtest_shared.engine import decode_strategy
 from backtest_shared.engine import run_backtest
 from backtest_shared.engine import synthetic_ohlcv
@@ -60,6 +70,11 @@ from backtest_testing.postgres import embedded_postgres
 from backtest_testing.postgres import fresh_database
 from backtest_testing.seed import seed_user
 
+try:  # absent in releases before the compact result form: the benchmark also runs against those
+    from backtest_shared.results import encode_result
+except ImportError:  # pragma: no cover
+    encode_result = None  # type: ignore[assignment]
+
 
 @contextlib.contextmanager
 def database(admin_url: str | None) -> Iterator[str]:
@@ -71,19 +86,48 @@ def database(admin_url: str | None) -> Iterator[str]:
         yield stack.enter_context(fresh_database(admin_url, template))
 
 
-def engine_alone(n_bars: int, repeats: int = 50) -> float:
-    """Backtests per second of the engine in this process (run + stored form + JSON), median of runs."""
-    import msgspec
+def _json_form(result: Any) -> int:
+    """The JSON form results were stored in before the compact one; returns its bytes."""
+    stored = result.to_stored()
+    return sum(len(msgspec.json.encode(v)) for v in (stored.metrics, stored.equity_curve, stored.trades))
 
+
+def _stored_form(result: Any) -> int:
+    """The stored form of this code base (compact columns where it has them); returns its bytes."""
+    if encode_result is None:
+        return _json_form(result)
+    encoded = encode_result(result)
+    return len(encoded.metrics_json) + len(encoded.detail)
+
+
+def engine_alone(n_bars: int, repeats: int = 50) -> float:
+    """Backtests per second of the engine in this process (run + the stored form), median of runs."""
     data = synthetic_ohlcv(n_bars, seed=42)
     spec = decode_strategy(STRATEGY_B_EXAMPLE)
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
-        stored = run_backtest(data, spec).to_stored()
-        msgspec.json.encode(stored.trades)
+        _stored_form(run_backtest(data, spec))
         times.append(time.perf_counter() - started)
     return 1.0 / statistics.median(times)
+
+
+def encoding_side_by_side(n_bars: int, rounds: int = 30) -> dict[str, tuple[float, int]]:
+    """Median ms and bytes to encode one strategy-B result, JSON form vs this code's form, alternating."""
+    result = run_backtest(synthetic_ohlcv(n_bars, seed=42), decode_strategy(STRATEGY_B_EXAMPLE))
+    times: dict[str, list[float]] = {"json": [], "stored": []}
+    sizes: dict[str, int] = {}
+    for _ in range(rounds):
+        for name, encode in (("json", _json_form), ("stored", _stored_form)):
+            # A new result object over the same arrays: the JSON form caches its trade objects.
+            fresh = BacktestResult(
+                result.metrics, result.equity, result.timestamps, result.schedule,
+                result.trade_size, result.trade_pnl, result.trade_return_pct,
+            )  # fmt: skip
+            started = time.perf_counter()
+            sizes[name] = encode(fresh)
+            times[name].append((time.perf_counter() - started) * 1000)
+    return {name: (statistics.median(times[name]), sizes[name]) for name in times}
 
 
 def read_log(path: Path) -> list[dict[str, Any]]:
@@ -166,7 +210,9 @@ async def run(args: argparse.Namespace, url: str, log_path: Path) -> dict[str, A
                 "FROM backtest_jobs GROUP BY status"
             )
             rows = await cur.fetchall()
-        return {"rows": rows, "exit_code": worker.returncode, "active_seconds": active}
+            cur = await conn.execute("SELECT pg_total_relation_size('job_results')")
+            results_bytes = (await cur.fetchone() or (0,))[0]
+        return {"rows": rows, "exit_code": worker.returncode, "active_seconds": active, "results_bytes": results_bytes}
     finally:
         await pool.close()
 
@@ -186,6 +232,7 @@ def main() -> int:
     )
     args = parser.parse_args()
 
+    encoding = encoding_side_by_side(args.bars)
     per_core = engine_alone(args.bars)
     with tempfile.TemporaryDirectory(prefix="bench-worker-") as tmp, database(args.database_url or None) as url:
         log_path = Path(tmp) / "worker.log"
@@ -204,7 +251,12 @@ def main() -> int:
     print(f"jobs: {args.jobs} x strategy B over {args.bars} bars; worker slots: {args.slots}; cpus: {os.cpu_count()}; "
           f"result compression: {args.toast_compression or 'as migrated (lz4 where the server has it)'}")  # fmt: skip
     print(f"final states: { {s: c for s, (c, _) in by_status.items()} }; worker exit code {outcome['exit_code']}")
-    print(f"engine alone (this process, run + to_stored + JSON): {per_core:.0f} backtests/s per core")
+    form = "compact columns" if encode_result is not None else "JSON"
+    print(f"engine alone (this process, run + stored form, {form}): {per_core:.0f} backtests/s per core, "
+          f"{per_core * args.slots:.0f}/s for {args.slots} slots")  # fmt: skip
+    for name, (ms, size) in encoding.items():
+        label = "JSON form" if name == "json" else f"stored form ({form})"
+        print(f"encoding one result, {label}: median {ms:.2f} ms, {size:,} bytes")
     if wall > 0:
         print(f"throughput: {succeeded / wall:.1f} backtests/s ({succeeded / wall * 3600:,.0f}/hour) "
               f"over {wall:.1f} s from first claim to last completion")  # fmt: skip
@@ -217,6 +269,10 @@ def main() -> int:
               + ", ".join(f"{k} {1000 * v / succeeded:.2f} ms" for k, v in sorted(by_call.items())))  # fmt: skip
         db_ms = 1000 * float(outcome["active_seconds"]) / succeeded
         print(f"database time per job (pg_stat_database.active_time, all sessions, results included): {db_ms:.2f} ms")
+        per_job = outcome["results_bytes"] / succeeded
+        print(f"job_results on disk per job (table, TOAST and indexes): {per_job:,.0f} bytes")
+        if wall > 0:
+            print(f"end to end / engine alone ({args.slots} slots): {succeeded / wall / (per_core * args.slots):.0%}")
         if wall > 0 and run_ms:
             engine_share = sum(run_ms) / 1000 / (wall * args.slots)
             print(f"share of slot time: engine {engine_share:.0%}, queue and I/O {1 - engine_share:.0%}")
