@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import re
 import secrets
@@ -113,6 +114,34 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _forget_dead_users(data_dir: Path) -> None:
+    """Drop the processes that died without saying goodbye from pgserver's list of the server's users.
+
+    pgserver stops the server when the last process on that list exits; a test
+    process killed (say, by a timeout) stays on it for ever, and then so would
+    the server.
+    """
+    from pgserver.postgres_server import PostgresServer  # type: ignore[import-untyped]
+
+    handles = data_dir / ".handle_pids.json"
+    with PostgresServer._lock:
+        if handles.exists():
+            pids = json.loads(handles.read_text())
+            alive = [pid for pid in pids if _pid_alive(pid)]
+            if alive != pids:
+                handles.write_text(json.dumps(alive))
+
+
 _shared_embedded: EmbeddedPostgres | None = None
 
 
@@ -122,6 +151,7 @@ def shared_embedded_url() -> str:
     if _shared_embedded is None:
         data_dir = shared_embedded_dir()
         with _file_lock(data_dir.with_name(data_dir.name + ".lock")):
+            _forget_dead_users(data_dir)
             _shared_embedded = EmbeddedPostgres(data_dir)
     return _shared_embedded.url
 
@@ -159,13 +189,7 @@ def _process_is_gone(owner: str) -> bool:
     host, _, pid = owner.partition("_")
     if host != _host_tag() or not pid.isdigit():
         return False  # another machine's: it alone knows whether the process lives
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return not _pid_alive(int(pid))
 
 
 def drop_leftovers(admin_url: str) -> list[str]:
