@@ -27,6 +27,7 @@ from backtest_api.core.dependencies import CurrentUser
 from backtest_api.core.dependencies import ServicesDep
 from backtest_api.core.errors import InvalidRequestError
 from backtest_api.core.jsonbody import require_json
+from backtest_api.core.openapi import links
 from backtest_api.core.openapi import problems
 from backtest_api.core.params import Limit
 from backtest_api.core.params import Wait
@@ -71,6 +72,14 @@ class BacktestController(Controller):
         status_code=202,
         before_request=require_json,
         responses=problems(404),
+        opt=links(
+            (202,),
+            "backtest_id",
+            "getBacktest",
+            "cancelBacktest",
+            "getBacktestTradesCsv",
+            "getBacktestEquityCsv",
+        ),
     )
     async def submit(
         self, services: ServicesDep, user: CurrentUser, data: JSONBody[BacktestCreate]

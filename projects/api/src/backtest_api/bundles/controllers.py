@@ -27,6 +27,7 @@ from backtest_api.bundles.schemas import RankBy
 from backtest_api.core.dependencies import CurrentUser
 from backtest_api.core.dependencies import ServicesDep
 from backtest_api.core.jsonbody import require_json
+from backtest_api.core.openapi import links
 from backtest_api.core.openapi import problems
 from backtest_api.core.params import Limit
 from backtest_api.core.params import Wait
@@ -59,6 +60,7 @@ class BundleController(Controller):
         status_code=202,
         before_request=require_json,
         responses=problems(404),
+        opt=links((202,), "bundle_id", "getBundle", "cancelBundle", "getBundleResultsCsv"),
     )
     async def submit(
         self, services: ServicesDep, user: CurrentUser, data: JSONBody[BundleCreate]

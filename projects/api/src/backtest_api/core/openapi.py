@@ -29,6 +29,7 @@ from litestar._openapi.plugin import OpenAPIPlugin
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Link
 from litestar.openapi.spec import OpenAPIHeader
 from litestar.openapi.spec import OpenAPIMediaType
 from litestar.openapi.spec import OpenAPIResponse
@@ -117,6 +118,30 @@ def problems(*statuses: int) -> dict[int, ResponseSpec]:
     }
 
 
+#: Where a created resource's id is in its answer.
+CREATED_ID = "$response.body#/id"
+
+
+def links(statuses: tuple[int, ...], parameter: str, *operation_ids: str) -> dict[str, Any]:
+    """``opt=`` of a handler that creates a resource: its ``statuses`` answers link to
+    ``operation_ids``, each taking the new id as its path ``parameter``."""
+    return {"links": (statuses, parameter, operation_ids)}
+
+
+def _add_links(handler: HTTPRouteHandler, responses: dict[str, Any]) -> None:
+    declared = handler.opt.get("links")
+    if declared is None:
+        return
+    statuses, parameter, operation_ids = declared
+    for status in statuses:
+        response = responses.get(str(status))
+        if isinstance(response, OpenAPIResponse):
+            response.links = {
+                operation_id: Link(operation_id=operation_id, parameters={parameter: CREATED_ID})
+                for operation_id in operation_ids
+            }
+
+
 def _problem_response(status: int, existing: OpenAPIResponse | Reference | None) -> OpenAPIResponse:
     description = existing.description if isinstance(existing, OpenAPIResponse) else DESCRIPTIONS[status]
     return OpenAPIResponse(
@@ -162,6 +187,7 @@ def _complete_operation(
         if code in ("429", "503"):
             headers["Retry-After"] = _RETRY_AFTER
         response.headers = headers
+    _add_links(handler, responses)
     if public:
         operation.security = []
     elif "POST" in handler.http_methods:

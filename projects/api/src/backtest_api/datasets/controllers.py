@@ -14,6 +14,7 @@ from litestar import delete
 from litestar import get
 from litestar import post
 from litestar.datastructures import State
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIFormat
 from litestar.openapi.spec import OpenAPIMediaType
 from litestar.openapi.spec import OpenAPIType
@@ -27,6 +28,7 @@ from litestar.params import RawBody
 
 from backtest_api.core.dependencies import CurrentUser
 from backtest_api.core.dependencies import ServicesDep
+from backtest_api.core.openapi import links
 from backtest_api.core.openapi import problems
 from backtest_api.core.principal import Principal
 from backtest_api.datasets import services as datasets
@@ -74,7 +76,11 @@ class DatasetController(Controller):
         description=UPLOAD_DESCRIPTION,
         status_code=201,
         operation_class=UploadOperation,
-        responses=problems(413),
+        responses={
+            **problems(413),
+            200: ResponseSpec(Dataset, description="These bars were already uploaded: the dataset that holds them"),
+        },
+        opt=links((201, 200), "dataset_id", "getDataset", "getDatasetPrices", "deleteDataset"),
     )
     async def upload(
         self,
