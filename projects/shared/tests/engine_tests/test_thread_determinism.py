@@ -13,6 +13,11 @@ import os
 import subprocess
 import sys
 
+import msgspec
+import numpy as np
+
+import backtest_shared.engine as engine
+
 _CHILD = """
 import hashlib, json, sys
 sys.path[:0] = json.loads(sys.argv[1])
@@ -37,12 +42,29 @@ print(json.dumps(out))
 """
 
 
+def _import_roots() -> list[str]:
+    """Where this process found the packages the child needs, then its own path.
+
+    A packaged test runner may find its requirements through entries it
+    added at start-up and does not pass on; the packages' own locations work
+    in any layout.
+    """
+    roots = []
+    for module in (msgspec, np, engine):
+        # A package's __init__.py sits one directory below its root per dotted part.
+        root = os.path.dirname(os.path.abspath(module.__file__ or ""))
+        for _ in module.__name__.split("."):
+            root = os.path.dirname(root)
+        roots.append(root)
+    return roots + sys.path
+
+
 def _run_with_threads(threads: int) -> dict[str, dict[str, object]]:
     env = dict(os.environ)
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env[name] = str(threads)
     completed = subprocess.run(
-        [sys.executable, "-c", _CHILD, json.dumps(sys.path)],
+        [sys.executable, "-c", _CHILD, json.dumps(_import_roots())],
         check=True,
         capture_output=True,
         text=True,
