@@ -43,16 +43,21 @@ def json_depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
+NOT_UTF8 = "not valid UTF-8 text (JSON must be UTF-8)"
+
+
 def decode_json_body(body: bytes) -> Any:
     """The body's JSON value, or ``InvalidRequestError`` on field ``body`` saying what is wrong with it."""
     try:
         value = msgspec.json.decode(body)
     except UnicodeDecodeError:
-        raise InvalidRequestError("body", "not valid UTF-8 text (JSON must be UTF-8)") from None
+        raise InvalidRequestError("body", NOT_UTF8) from None
     except RecursionError:
         raise InvalidRequestError("body", f"nested more than {MAX_JSON_DEPTH} levels deep") from None
     except msgspec.DecodeError as exc:
-        raise InvalidRequestError("body", f"malformed JSON: {exc}") from None
+        # msgspec reports bytes that are not UTF-8 as a DecodeError of its own (since 0.23).
+        reason = NOT_UTF8 if "utf-8" in str(exc).lower() else f"malformed JSON: {exc}"
+        raise InvalidRequestError("body", reason) from None
     if json_depth_exceeds(value, MAX_JSON_DEPTH):
         raise InvalidRequestError("body", f"nested more than {MAX_JSON_DEPTH} levels deep")
     return value
