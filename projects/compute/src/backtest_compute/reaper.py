@@ -4,8 +4,11 @@ Every worker runs this loop, but only the one whose dedicated connection holds
 ``pg_try_advisory_lock(REAPER_LOCK_KEY)`` reaps. The lock belongs to the
 session, so if that worker or its connection dies the server releases it and
 another worker's next attempt takes over. It also prunes the finish log that
-queue statistics read (15 minutes are kept). A non-transient database error
-never ends the loop (see ``health``): it backs off and tries again.
+queue statistics read (15 minutes are kept) and, when a retention age is set,
+deletes one bounded batch of old finished jobs per pass (``retention``): while
+a backlog lasts every pass takes a batch; once a batch comes back short, the
+next is tried only after ``RETENTION_IDLE_SECONDS``. A non-transient database
+error never ends the loop (see ``health``): it backs off and tries again.
 """
 
 from __future__ import annotations
@@ -21,12 +24,18 @@ from backtest_compute.health import WorkerHealth
 from backtest_compute.logs import event
 from backtest_compute.sessions import open_session
 from backtest_shared.jobs import queue_sql
+from backtest_shared.jobs.retention import DEFAULT_BATCH
+from backtest_shared.jobs.retention import prune_batch
 from backtest_shared.jobs.repository import JobQueue
 
 log = logging.getLogger("backtest_compute.reaper")
 
 #: A round trip on the lock's own session proves it (and so the lock) is still alive.
 _PING = "SELECT 1"
+
+#: Seconds between pruning attempts once nothing old is left: each attempt
+#: scans every owner's oldest jobs, which is cheap but not free.
+RETENTION_IDLE_SECONDS = 600.0
 
 
 class Reaper:
@@ -37,6 +46,9 @@ class Reaper:
         application_name: str,
         interval: float,
         health: WorkerHealth | None = None,
+        *,
+        retention_seconds: float = 0.0,
+        retention_batch: int = DEFAULT_BATCH,
     ) -> None:
         self._queue = queue
         self._health = health or WorkerHealth()
@@ -45,6 +57,11 @@ class Reaper:
         self._interval = interval
         self._conn: psycopg.AsyncConnection[tuple[Any, ...]] | None = None
         self.holding = False
+        #: 0 keeps finished jobs forever.
+        self._retention_seconds = retention_seconds
+        self._retention_batch = retention_batch
+        #: Event-loop time before which no pruning is tried (a short batch pushes it on).
+        self._prune_after = 0.0
 
     async def run(self) -> None:
         """Try for the lock and reap while holding it, until cancelled."""
@@ -84,6 +101,18 @@ class Reaper:
         for job_id, status in reaped.items():
             event(log, "job.reaped", job_id=job_id, status=status)
         await self._queue.prune_finish_log()
+        await self._prune_retention(self._conn)
+
+    async def _prune_retention(self, conn: psycopg.AsyncConnection[tuple[Any, ...]]) -> None:
+        """One bounded batch of old finished jobs, on the lock's own autocommit session."""
+        now = asyncio.get_running_loop().time()
+        if self._retention_seconds <= 0 or now < self._prune_after:
+            return
+        pruned = await prune_batch(conn, self._retention_seconds, self._retention_batch)
+        if pruned.jobs or pruned.bundles:
+            event(log, "retention.pruned", jobs=pruned.jobs, bundles=pruned.bundles)
+        if pruned.short_of(self._retention_batch):
+            self._prune_after = now + RETENTION_IDLE_SECONDS
 
     async def _close(self) -> None:
         conn, self._conn = self._conn, None

@@ -18,6 +18,8 @@ from dataclasses import field
 from typing import Annotated
 
 from backtest_shared.db.urls import DATABASE_URL_ENV
+from backtest_shared.jobs.retention import DEFAULT_BATCH
+from backtest_shared.jobs.retention import DEFAULT_KEEP_DAYS
 from backtest_shared.settings import REQUIRED
 from backtest_shared.settings import Setting
 from backtest_shared.settings import SettingsSchema
@@ -92,6 +94,16 @@ class WorkerSettings:
         ),
     ] = 512 * _MIB
     log_level: Annotated[str, Setting("DEBUG, INFO, WARNING or ERROR", parse=str.upper)] = "INFO"
+    retention_days: Annotated[
+        float,
+        Setting(
+            "finished jobs (with their results) older than this many days are pruned by the reaper; "
+            "0 keeps them forever (docs/compute.md, 'Retention')"
+        ),
+    ] = DEFAULT_KEEP_DAYS
+    retention_batch: Annotated[
+        int, Setting("most jobs one pruning statement deletes (one batch per reaper pass)")
+    ] = DEFAULT_BATCH
     synchronous_commit: Annotated[
         bool,
         Setting(
@@ -128,6 +140,10 @@ class WorkerSettings:
             raise ValueError("log_level must be DEBUG, INFO, WARNING or ERROR")
         if self.dataset_cache_bytes < 0:
             raise ValueError("dataset_cache_bytes must not be negative")
+        if self.retention_days < 0:
+            raise ValueError("retention_days must not be negative (0 keeps finished jobs forever)")
+        if self.retention_batch < 1:
+            raise ValueError("retention_batch must be at least 1")
 
 
 SCHEMA = SettingsSchema(

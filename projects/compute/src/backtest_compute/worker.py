@@ -211,7 +211,15 @@ class Worker:
                 lease_seconds=s.lease_seconds,
                 pid=os.getpid(),
             )
-            reaper = Reaper(self.queue, s.database_url, self._app_name, s.reap_interval, self.health)
+            reaper = Reaper(
+                self.queue,
+                s.database_url,
+                self._app_name,
+                s.reap_interval,
+                self.health,
+                retention_seconds=s.retention_days * 86400.0,
+                retention_batch=s.retention_batch,
+            )
             claimer = self._supervise("claimer", self._claim_loop())
             side = [
                 claimer,

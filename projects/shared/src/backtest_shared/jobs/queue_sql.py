@@ -737,6 +737,62 @@ PRUNE_FINISH_LOG: Final = """
 DELETE FROM job_finish_log WHERE finished_at < now() - %(keep_seconds)s * interval '1 second'
 """
 
+#: Retention: delete up to %(batch)s jobs that reached a final state more than
+#: %(keep_seconds)s ago (their results go with them, by trigger), oldest first.
+#: ``backtest_jobs`` has no index on ``status`` or ``finished_at`` and must not
+#: get one: claims and completions change both, and an index on them would make
+#: those updates non-HOT (PostgreSQL 15 counts even a BRIN index). Candidates
+#: are found through the owners' (owner_id, created_at) index instead: a job
+#: finishes after it is created, so every prunable job was also created before
+#: the cutoff, and each owner's oldest jobs come first. The scan passes over
+#: old jobs that are not prunable (still waiting or running, or finished
+#: recently), which are few. Rows a claim, cancel or completion holds are
+#: skipped, and the conditions are checked again on the locked version, so a
+#: pruned job was final and old when it went. Datasets are never touched.
+PRUNE_FINISHED_JOBS: Final = """
+WITH candidates AS (
+    SELECT c.id
+      FROM users u
+     CROSS JOIN LATERAL (
+        SELECT j.id
+          FROM backtest_jobs j
+         WHERE j.owner_id = u.id
+           AND j.created_at < now() - %(keep_seconds)s * interval '1 second'
+           AND j.status IN ('succeeded', 'failed', 'cancelled')
+           AND j.finished_at < now() - %(keep_seconds)s * interval '1 second'
+         ORDER BY j.created_at, j.id
+         LIMIT %(batch)s) c
+     LIMIT %(batch)s
+), locked AS (
+    SELECT j.id
+      FROM backtest_jobs j
+     WHERE j.id IN (SELECT id FROM candidates)
+       AND j.status IN ('succeeded', 'failed', 'cancelled')
+       AND j.finished_at < now() - %(keep_seconds)s * interval '1 second'
+       FOR UPDATE SKIP LOCKED
+)
+DELETE FROM backtest_jobs j
+ USING locked l
+ WHERE j.id = l.id
+RETURNING j.id
+"""
+
+#: Retention: delete up to %(batch)s bundles created more than %(keep_seconds)s
+#: ago that have no job left (pruned by PRUNE_FINISHED_JOBS); a bundle's jobs
+#: are inserted with it, so an old bundle never gains jobs again.
+PRUNE_EMPTY_BUNDLES: Final = """
+DELETE FROM bundles b
+ WHERE b.id IN (
+    SELECT o.id
+      FROM bundles o
+     WHERE o.created_at < now() - %(keep_seconds)s * interval '1 second'
+       AND NOT EXISTS (SELECT 1 FROM backtest_jobs j WHERE j.bundle_id = o.id)
+     ORDER BY o.created_at
+     LIMIT %(batch)s
+       FOR UPDATE SKIP LOCKED)
+RETURNING b.id
+"""
+
 REGISTER_WORKER: Final = """
 INSERT INTO workers (id, name, host, pid, version, slots)
 VALUES (%(id)s, %(name)s, %(host)s, %(pid)s, %(version)s, %(slots)s)
