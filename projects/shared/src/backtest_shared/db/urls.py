@@ -7,6 +7,7 @@ SQLAlchemy and Alembic need the driver named (``postgresql+psycopg://``).
 from __future__ import annotations
 
 import os
+from urllib.parse import unquote
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
 from urllib.parse import urlunsplit
@@ -47,7 +48,8 @@ def sqlalchemy_url(url: str) -> str:
     parts = urlsplit(psycopg_url(url))
     userinfo, _, hostlist = parts.netloc.rpartition("@")
     if "," in hostlist:
-        hosts = [("host", host) for host in hostlist.split(",")]
+        # A socket directory arrives percent-encoded in the authority; the query carries it decoded.
+        hosts = [("host", unquote(host)) for host in hostlist.split(",")]
         query = urlencode(hosts, safe=":/") + ("&" + parts.query if parts.query else "")
         netloc = userinfo + "@" if userinfo else ""
         parts = parts._replace(netloc=netloc, query=query)
