@@ -24,9 +24,9 @@ from backtest_compute.health import WorkerHealth
 from backtest_compute.logs import event
 from backtest_compute.sessions import open_session
 from backtest_shared.jobs import queue_sql
+from backtest_shared.jobs.repository import JobQueue
 from backtest_shared.jobs.retention import DEFAULT_BATCH
 from backtest_shared.jobs.retention import prune_batch
-from backtest_shared.jobs.repository import JobQueue
 
 log = logging.getLogger("backtest_compute.reaper")
 

@@ -60,8 +60,14 @@ class Planned:
     finished_days: int
 
 
-async def _history(queue: JobQueue, pool: AsyncConnectionPool[Any], user: uuid.UUID, dataset: DatasetInfo,
-                   plan: list[Planned], bundle_id: uuid.UUID | None = None) -> dict[uuid.UUID, Planned]:
+async def _history(
+    queue: JobQueue,
+    pool: AsyncConnectionPool[Any],
+    user: uuid.UUID,
+    dataset: DatasetInfo,
+    plan: list[Planned],
+    bundle_id: uuid.UUID | None = None,
+) -> dict[uuid.UUID, Planned]:
     """Jobs in the planned states, aged as planned: claimed ones first, then those left waiting."""
     order = {"succeeded": 0, "failed": 1, "running": 2, "cancelled": 3, "pending": 4}
     plan = sorted(plan, key=lambda p: order[p.status])
@@ -69,7 +75,7 @@ async def _history(queue: JobQueue, pool: AsyncConnectionPool[Any], user: uuid.U
         ids = await queue.enqueue(user, [job_for(dataset)] * len(plan))
     else:
         ids, _ = await queue.enqueue_reusing(user, [job_for(dataset)] * len(plan), bundle_id=bundle_id, reuse=False)
-    jobs = dict(zip(ids, plan))
+    jobs = dict(zip(ids, plan, strict=False))
     claimed_count = sum(p.status in ("succeeded", "failed", "running") for p in plan)
     claimed = await queue.claim(uuid.uuid4(), claimed_count) if claimed_count else []
     assert len(claimed) == claimed_count
@@ -128,8 +134,10 @@ def test_pruning_matches_the_model(database_url: str, plan: list[Planned], batch
         try:
             async with pool.connection() as conn:
                 await conn.execute(RESET)
-            queue = JobQueue(pool, QueueSettings(lease_seconds=60.0, retry_backoff_base_seconds=600.0,
-                                                 retry_backoff_cap_seconds=3600.0))
+            queue = JobQueue(
+                pool,
+                QueueSettings(lease_seconds=60.0, retry_backoff_base_seconds=600.0, retry_backoff_cap_seconds=3600.0),
+            )
             user = await seed_user(pool)
             dataset = await seed_dataset(pool, user)
             jobs = await _history(queue, pool, user, dataset, plan)
@@ -190,8 +198,9 @@ async def test_a_bundle_goes_once_its_last_job_is_pruned(queue: JobQueue, pool) 
     user = await seed_user(pool)
     dataset = await seed_dataset(pool, user)
     bundle_id = uuid.uuid4()
-    await queue.create_bundle(user, bundle_id, [job_for(dataset)] * 2, name=None, rank_by="sharpe", request={},
-                              reuse=False)
+    await queue.create_bundle(
+        user, bundle_id, [job_for(dataset)] * 2, name=None, rank_by="sharpe", request={}, reuse=False
+    )
     [first, second] = await queue.claim(uuid.uuid4(), 2)
     await queue.complete([outcome_for(first), outcome_for(second)])
     async with pool.connection() as conn:
@@ -209,8 +218,9 @@ async def test_a_bundle_goes_once_its_last_job_is_pruned(queue: JobQueue, pool) 
 async def test_a_recent_bundle_without_jobs_is_kept(queue: JobQueue, pool) -> None:
     user = await seed_user(pool)
     dataset = await seed_dataset(pool, user)
-    await queue.create_bundle(user, uuid.uuid4(), [job_for(dataset)], name=None, rank_by="sharpe", request={},
-                              reuse=False)
+    await queue.create_bundle(
+        user, uuid.uuid4(), [job_for(dataset)], name=None, rank_by="sharpe", request={}, reuse=False
+    )
     async with pool.connection() as conn:
         await conn.execute("DELETE FROM backtest_jobs")
         assert await prune_batch(conn, KEEP, 10) == Pruned(jobs=0, bundles=0)
@@ -243,15 +253,18 @@ async def test_a_job_completed_while_the_prune_runs_is_kept(queue: JobQueue, poo
     user = await seed_user(pool)
     dataset = await seed_dataset(pool, user)
     await _history(queue, pool, user, dataset, [Planned("running", 50, 0)] * 3 + [Planned("succeeded", 50, 50)] * 3)
+
     async def prune() -> int:
         async with pool.connection() as conn:
             return (await prune_batch(conn, KEEP, 10)).jobs
 
     async with pool.connection() as conn:
-        leases = await (await conn.execute(
-            "SELECT id, lease_token FROM backtest_jobs WHERE status = 'running'")).fetchall()
-    outcomes = [JobOutcome(lease=Lease(i, t), metrics={"sharpe": 1.0}, equity_curve=[[0, 1.0]], trades=[])
-                for i, t in leases]
+        leases = await (
+            await conn.execute("SELECT id, lease_token FROM backtest_jobs WHERE status = 'running'")
+        ).fetchall()
+    outcomes = [
+        JobOutcome(lease=Lease(i, t), metrics={"sharpe": 1.0}, equity_curve=[[0, 1.0]], trades=[]) for i, t in leases
+    ]
     pruned, completed = await asyncio.gather(prune(), queue.complete(outcomes))
     assert pruned == 3
     assert set(completed.values()) == {"succeeded"}
