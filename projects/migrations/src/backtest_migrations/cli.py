@@ -1,6 +1,7 @@
 """``backtest-migrations``: upgrade, downgrade or show the schema version.
 
-Usage: ``migrations.pex upgrade [REV]`` | ``downgrade REV`` | ``current`` | ``heads`` | ``repair-queue``.
+Usage: ``migrations.pex upgrade [REV]`` | ``downgrade REV`` | ``current`` | ``heads`` | ``repair-queue``
+| ``prune --older-than 30d [--batch N]``.
 The database URL comes from ``--database-url`` or ``BACKTEST_DATABASE_URL``.
 """
 
@@ -9,11 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from backtest_migrations import prune
 from backtest_migrations import repair
 from backtest_migrations import runner
 from backtest_shared.db.urls import DATABASE_URL_ENV
 from backtest_shared.db.urls import MissingDatabaseURLError
 from backtest_shared.db.urls import database_url_from_env
+from backtest_shared.jobs.retention import DEFAULT_BATCH
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,6 +34,13 @@ def main(argv: list[str] | None = None) -> int:
         help="give pending jobs whose fair key clashes with a running job of the same owner a fresh key "
         "(safe while the platform runs; changes nothing on a healthy queue)",
     )
+    pruning = commands.add_parser(
+        "prune",
+        help="delete finished jobs (with their results) that finished longer ago than --older-than, "
+        "in bounded batches (safe while the platform runs; datasets are never deleted)",
+    )
+    pruning.add_argument("--older-than", required=True, help="age such as 30d, 12h, 90m (no unit: days)")
+    pruning.add_argument("--batch", type=int, default=DEFAULT_BATCH, help="jobs per statement (default: %(default)s)")
     args = parser.parse_args(argv)
 
     if args.command == "heads":
@@ -40,7 +50,16 @@ def main(argv: list[str] | None = None) -> int:
         url = args.database_url or database_url_from_env()
     except MissingDatabaseURLError as exc:
         parser.error(str(exc))
-    if args.command == "repair-queue":
+    if args.command == "prune":
+        try:
+            keep_seconds = prune.parse_age(args.older_than)
+        except ValueError as exc:
+            parser.error(f"--older-than: {exc}")
+        if args.batch < 1:
+            parser.error("--batch must be at least 1")
+        pruned = prune.prune(url, keep_seconds, args.batch)
+        print(f"pruned: {pruned.jobs} finished jobs (with their results), {pruned.bundles} emptied bundles")
+    elif args.command == "repair-queue":
         rekeyed, raised = repair.repair_queue(url)
         print(f"repaired: {rekeyed} pending jobs given fresh keys, {raised} owners' key counters raised")
     elif args.command == "upgrade":
