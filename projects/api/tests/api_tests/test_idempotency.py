@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from api_tests.helpers import backtest_request
 from api_tests.helpers import upload_dataset
+
 from backtest_api.idempotency import repository
 
 
@@ -62,6 +63,7 @@ async def test_a_refused_request_does_not_burn_its_key(client, alice):
 
 async def test_dataset_uploads_are_idempotent_too(client, alice):
     from api_tests.helpers import csv_bytes
+
     from backtest_shared.engine import synthetic_ohlcv
 
     body = csv_bytes(synthetic_ohlcv(100))
@@ -111,3 +113,39 @@ async def test_the_purge_deletes_expired_records_and_keeps_live_ones(client, ali
         keys = await (await conn.execute("SELECT key FROM idempotency_records")).fetchall()
     assert deleted == 2
     assert keys == [("fresh",)]
+
+
+
+async def _abandon_reservation(pool, user_name: str, key: str, age_seconds: int, like_key: str | None = None) -> None:
+    """What a request leaves behind when the database goes away before its answer is stored.
+
+    With ``like_key``, the reservation is for the same request as that key's record.
+    """
+    async with pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO idempotency_records (user_id, key, request_hash, status_code, response_body, created_at)"
+            " SELECT u.id, %s, coalesce((SELECT request_hash FROM idempotency_records WHERE key = %s), 'died'),"
+            "        0, '', now() - %s * interval '1 second'"
+            "   FROM users u WHERE u.name = %s",
+            (key, like_key, age_seconds, user_name),
+        )
+
+
+async def test_a_reservation_abandoned_by_a_failover_is_taken_over_after_a_minute_not_five(client, alice, pool):
+    dataset_id = await upload_dataset(client, alice.headers)
+    request = backtest_request(dataset_id)
+    await _abandon_reservation(pool, alice.name, "cut-off", repository.ABANDONED_AFTER_SECONDS + 5)
+
+    taken_over = await client.post(
+        "/api/v1/backtests", json=request, headers={**alice.headers, "Idempotency-Key": "cut-off"}
+    )
+    await _abandon_reservation(
+        pool, alice.name, "still-running", repository.ABANDONED_AFTER_SECONDS - 30, like_key="cut-off"
+    )
+    in_progress = await client.post(
+        "/api/v1/backtests", json=request, headers={**alice.headers, "Idempotency-Key": "still-running"}
+    )
+
+    assert repository.ABANDONED_AFTER_SECONDS <= 60
+    assert taken_over.status_code == 202
+    assert in_progress.status_code == 409

@@ -192,8 +192,9 @@ async def _settle(
 ) -> None:
     """Store a 2xx answer for replay, or release the key; the answer has been sent either way.
 
-    If the database is away now, the reservation stays and expires after five minutes
-    (a retry meanwhile answers 409): an error here must not replace an answer already sent.
+    If the database is away now, the reservation stays until it counts as
+    abandoned (``repository.ABANDONED_AFTER_SECONDS``; a retry meanwhile
+    answers 409): an error here must not replace an answer already sent.
     """
     try:
         if status is None:

@@ -8,8 +8,13 @@ from typing import Any
 import msgspec
 from psycopg_pool import AsyncConnectionPool
 
-#: status_code 0 marks a request still being processed. A reservation left by a
-#: crashed request is taken over after five minutes, any record after the
+#: A reservation this old belongs to a request that died (its process crashed, or
+#: the database went away before the answer could be stored): every submit ends
+#: well within it, so a retry after a failover waits at most this long for its key.
+ABANDONED_AFTER_SECONDS = 60
+
+#: status_code 0 marks a request still being processed. An abandoned reservation
+#: is taken over after ``ABANDONED_AFTER_SECONDS``, any record after the
 #: retention period (``ttl`` seconds): the key is then new again.
 RESERVE = """
 INSERT INTO idempotency_records (user_id, key, request_hash, status_code, response_body)
@@ -17,7 +22,8 @@ VALUES (%(user_id)s, %(key)s, %(request_hash)s, 0, '')
 ON CONFLICT (user_id, key) DO UPDATE
    SET request_hash = EXCLUDED.request_hash, status_code = 0, response_body = '', headers = '{}'::jsonb,
        created_at = now()
- WHERE (idempotency_records.status_code = 0 AND idempotency_records.created_at < now() - interval '5 minutes')
+ WHERE (idempotency_records.status_code = 0
+        AND idempotency_records.created_at < now() - %(abandoned_after)s * interval '1 second')
     OR idempotency_records.created_at < now() - %(ttl)s * interval '1 second'
 RETURNING 1
 """
@@ -58,9 +64,14 @@ async def reserve(
 ) -> bool:
     """Claim the key for this request; False when a live record already holds it."""
     async with pool.connection() as conn:
-        cur = await conn.execute(
-            RESERVE, {"user_id": user_id, "key": key, "request_hash": request_hash, "ttl": ttl_seconds}
-        )
+        params = {
+            "user_id": user_id,
+            "key": key,
+            "request_hash": request_hash,
+            "ttl": ttl_seconds,
+            "abandoned_after": ABANDONED_AFTER_SECONDS,
+        }
+        cur = await conn.execute(RESERVE, params)
         return await cur.fetchone() is not None
 
 
