@@ -100,7 +100,7 @@ def decode_columns(stored: bytes) -> ResultColumns:
         raise ResultFormatError(f"a stored result claims {size} bytes, more than {MAX_DECODED_BYTES}")
     try:
         raw = pa.decompress(memoryview(stored)[_HEADER.size :], decompressed_size=size, codec=CODEC, asbytes=True)
-        envelope = msgspec.msgpack.decode(raw, type=Envelope)
+        envelope: Envelope = msgspec.msgpack.decode(raw, type=Envelope)
     except (pa.ArrowException, OSError, msgspec.DecodeError) as err:
         raise ResultFormatError(f"corrupt stored result: {err}") from None
     if set(envelope.curve) != set(CURVE_DTYPES) or set(envelope.trades) != set(TRADE_DTYPES):
