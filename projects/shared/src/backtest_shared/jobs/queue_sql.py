@@ -1,77 +1,26 @@
 """Every SQL statement of the job queue, in one place.
 
-Each state change of a job is exactly one statement (one atomic transaction in
-autocommit mode), so no crash between two statements can leave a job half-done.
+The design (tables, fairness, leases, lock order, notifications) is described
+once, in docs/queue.md. These are the invariants every statement here keeps:
 
-Ordering and fairness
-    Workers claim pending jobs by ``priority DESC, fair_key``. ``fair_key`` is a
-    per-user virtual clock: a batch of n jobs from a user gets consecutive keys
-    starting at the later of the queue head's key and the end of that user's
-    own pending jobs (the counter ``users.fair_tail``, so one user's keys never
-    repeat). A user's 10,000 queued jobs therefore occupy keys ahead of the
-    head, while another user's single job gets the head's key and is claimed
-    in the next claim round.
-
-The queue table
-    ``backtest_jobs.status`` is the truth; ``job_queue`` holds one narrow row
-    per pending or running job (``claimed`` tells which), kept in step by the
-    same statement that changes the status. The claim scans its index, the
-    per-user running cap and the reaper count and scan its claimed rows, and
-    ``backtest_jobs`` keeps no index on any column those statements change, so
-    its claims, heartbeats and completions are HOT updates (no index writes).
-    A job's queue row is found by (owner_id, fair_key), unique per owner.
-
-    Lock order, so that no two statements wait for each other in a cycle: a
-    claim locks pending jobs' queue rows (skipping locked ones), then their job
-    rows. Whatever else locks a pending job's rows does so in the same order:
-    a cancel deletes the queue rows before it touches a job row, and so does
-    the trigger that deletes jobs. Statements about running jobs lock the job
-    row first (the fenced update) and then the queue row; a claim holds such a
-    queue row only after skipping it, and then waits for no job row of theirs.
-
-Leases and fencing
-    A claim draws a new ``lease_token`` from a sequence and sets a lease
-    expiry. Every later write of the worker names (id, lease_token) and only
-    matches while the job is still running under that token: once the reaper
-    has returned the job to the queue, or another worker holds it, a late
-    write of the old worker changes nothing.
-
-    Batched writes (complete, heartbeat, release; progress besides its join
-    for the values) match ``j.id = ANY(ids) AND
-    j.lease_token = ANY(tokens)``: tokens are unique across all claims, so a
-    job's current token is among the worker's only if it is the one the worker
-    got for that very job, exactly as if (id, token) pairs were joined. Pairs
-    joined through ``unnest`` planned as a nested loop comparing every running
-    job with every pair (10,000 comparisons for a batch of 100). And they test
-    ``lease_expires_at IS NOT NULL`` (equivalent: a job has a lease exactly
-    while it runs, a check constraint says so) rather than ``status =
-    'running'``, which let the planner scan the partial index of running jobs,
-    dead entries included, instead of probing the primary key.
-
-Configs
-    A claim returns the job's config as JSON text, not parsed: the worker's I/O
-    loop hands it to a backtest process as is, and parsing it there cost a
-    third of the loop's time per claimed job.
-
-Parameters
-    JSON documents travel as binary text arrays (``%(name)b``): the text array
-    format would escape every quote of every document, which costs more than
-    the statement itself for a 10,000-job bundle.
-
-Statistics
-    Every statement that brings jobs to a final state also appends one row to
-    ``job_finish_log`` (``_log_finishes``): queue statistics read that log and
-    ``job_queue``, never the whole history in ``backtest_jobs``.
-
-Notifications
-    ``backtest_jobs_pending`` (no payload) fires when jobs become claimable;
-    ``backtest_jobs_cancel`` (payload: job id) when a running job is asked to
-    stop; ``backtest_jobs_finished`` (payload: space-separated job and bundle ids)
-    when jobs reach a final state, for long-polling clients. They are sent by
-    ``NOTIFY`` below, in a statement of their own right after the change commits
-    (see ``notifier``): a transaction that notifies holds PostgreSQL's global
-    notify lock until its commit is flushed, which serialises every notifying
-    commit of the cluster.
+* Each state change of a job is exactly one statement (autocommit), and makes
+  only transitions ``lifecycle.TRANSITIONS`` declares.
+* ``job_queue`` holds a row exactly for each pending or running job, changed by
+  the statement that changes the job's status; ``backtest_jobs`` gets no index
+  on a column a claim, heartbeat or completion changes (those stay HOT).
+* An owner's fair keys are unique across its pending and running rows and all
+  below ``users.fair_tail``.
+* Every write of a worker names (id, lease_token) and matches only while the
+  job runs under that token (fencing). Batched writes match ``id = ANY(ids) AND
+  lease_token = ANY(tokens)``, which is the same because tokens are unique.
+* Lock order: pending jobs' queue rows before their job rows; running jobs' job
+  rows before their queue rows.
+* Statements that finish jobs append one row to ``job_finish_log``; statistics
+  never scan the whole history.
+* ``NOTIFY`` is sent in a statement of its own after the change commits
+  (``notifier``), never inside it.
+* JSON documents travel as binary text arrays (``%(name)b``): the text array
+  format would escape every quote of every document.
 """
 
 from __future__ import annotations
