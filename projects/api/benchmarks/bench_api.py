@@ -333,9 +333,7 @@ def main() -> int:
         if shutil.which("wrk"):
             peak = wrk_max_rate(port, pairs, args.duration, args.max_rate_connections)
         else:  # the Python client costs a core of its own: install wrk (Debian package) for a fair figure
-            peak = asyncio.run(
-                max_rate("127.0.0.1", port, key, dataset_id, args.duration, args.max_rate_connections)
-            )
+            peak = asyncio.run(max_rate("127.0.0.1", port, key, dataset_id, args.duration, args.max_rate_connections))
         if shutil.which("h2load"):
             steady = h2load_fixed_rate(port, pairs, args.rate, args.duration, args.connections)
         else:  # the Python client shares the two cores with the server: install nghttp2-client

@@ -145,9 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2_000, help="fresh jobs per round")
     parser.add_argument("--batch", type=int, default=10, help="claim/complete batch")
     parser.add_argument("--prune-batch", type=int, default=1000)
-    parser.add_argument(
-        "--prune-interval", type=float, default=0.1, help="seconds between batches (the reaper's is 5)"
-    )
+    parser.add_argument("--prune-interval", type=float, default=0.1, help="seconds between batches (the reaper's is 5)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of each kind, alternating")
     args = parser.parse_args(argv)
     admin = psycopg_url(args.database_url)

@@ -169,9 +169,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
 def asgi_app() -> Litestar:
     """The application factory uvicorn serves (``--factory backtest_api.app:asgi_app``)."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s")
     for handler in logging.getLogger().handlers:
         handler.addFilter(RequestIdLogFilter())
     return create_app()

@@ -35,9 +35,9 @@ class Settings:
         Setting("PostgreSQL URL", env=DATABASE_URL_ENV, default_text=REQUIRED, flag=False),
     ]
     pool_min_size: Annotated[int, Setting("fewest database connections an API process keeps open")] = 2
-    pool_max_size: Annotated[
-        int, Setting("most database connections per API process (plus one LISTEN connection)")
-    ] = 10
+    pool_max_size: Annotated[int, Setting("most database connections per API process (plus one LISTEN connection)")] = (
+        10
+    )
     pool_timeout_seconds: Annotated[
         float, Setting("seconds a request waits for a database connection before answering 503")
     ] = 5.0

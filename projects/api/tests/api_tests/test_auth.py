@@ -55,9 +55,7 @@ async def test_a_revoked_key_stops_working_at_once_although_it_is_cached(databas
         await _until_refused(client, alice, timeout=5)
 
 
-async def test_a_key_revoked_while_the_listener_was_disconnected_stops_working_once_it_reconnects(
-    database_url, alice
-):
+async def test_a_key_revoked_while_the_listener_was_disconnected_stops_working_once_it_reconnects(database_url, alice):
     async with _api_caching_keys_for(database_url, 3600.0) as client:
         assert (await client.get("/api/v1/me", headers=alice.headers)).status_code == 200
         with psycopg.connect(psycopg_url(database_url), autocommit=True) as conn:

@@ -112,9 +112,7 @@ async def test_listing_shows_only_the_callers_backtests_newest_first_in_pages(cl
 
 async def test_listing_filters_by_status(client, alice):
     dataset_id = await upload_dataset(client, alice.headers)
-    kept = (
-        await client.post("/api/v1/backtests", json=backtest_request(dataset_id), headers=alice.headers)
-    ).json()
+    kept = (await client.post("/api/v1/backtests", json=backtest_request(dataset_id), headers=alice.headers)).json()
     request = backtest_request(dataset_id)
     request["strategy"] = {**request["strategy"], "name": "other"}
     cancelled = (await client.post("/api/v1/backtests", json=request, headers=alice.headers)).json()

@@ -46,9 +46,7 @@ async def test_json_nested_a_thousand_levels_deep_answers_400_naming_the_body_no
     assert "nested" in response.json()["detail"]
 
 
-async def test_an_unreachable_database_answers_503_with_retry_after_not_500_and_the_api_recovers(
-    database_url, alice
-):
+async def test_an_unreachable_database_answers_503_with_retry_after_not_500_and_the_api_recovers(database_url, alice):
     with proxied(database_url) as (proxy, url):
         settings = Settings(database_url=url, pool_min_size=1, pool_max_size=2, pool_timeout_seconds=0.5)
         async with AsyncTestClient(app=create_app(settings)) as client:
@@ -132,9 +130,7 @@ async def test_a_foreign_dataset_id_costs_the_same_database_lookups_as_a_missing
         costs, answers = [], []
         for dataset_id in (foreign, str(uuid.uuid4())):
             checkouts = 0
-            response = await client.post(
-                "/api/v1/backtests", json=backtest_request(dataset_id), headers=alice.headers
-            )
+            response = await client.post("/api/v1/backtests", json=backtest_request(dataset_id), headers=alice.headers)
             costs.append(checkouts)
             answers.append((response.status_code, response.json()["code"], response.json()["field"]))
     finally:

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from api_tests.helpers import backtest_request
 from api_tests.helpers import upload_dataset
-
 from backtest_api.idempotency import repository
 
 
@@ -63,7 +62,6 @@ async def test_a_refused_request_does_not_burn_its_key(client, alice):
 
 async def test_dataset_uploads_are_idempotent_too(client, alice):
     from api_tests.helpers import csv_bytes
-
     from backtest_shared.engine import synthetic_ohlcv
 
     body = csv_bytes(synthetic_ohlcv(100))
@@ -77,9 +75,7 @@ async def test_dataset_uploads_are_idempotent_too(client, alice):
 
 async def _age_records(pool, seconds: int) -> None:
     async with pool.connection() as conn:
-        await conn.execute(
-            "UPDATE idempotency_records SET created_at = now() - %s * interval '1 second'", (seconds,)
-        )
+        await conn.execute("UPDATE idempotency_records SET created_at = now() - %s * interval '1 second'", (seconds,))
 
 
 async def test_a_key_past_its_retention_period_is_new_again(client, alice, pool):
@@ -113,7 +109,6 @@ async def test_the_purge_deletes_expired_records_and_keeps_live_ones(client, ali
         keys = await (await conn.execute("SELECT key FROM idempotency_records")).fetchall()
     assert deleted == 2
     assert keys == [("fresh",)]
-
 
 
 async def _abandon_reservation(pool, user_name: str, key: str, age_seconds: int, like_key: str | None = None) -> None:

@@ -91,9 +91,7 @@ async def test_unsigned_parquet_timestamps_beyond_int64_are_refused_not_wrapped(
 
 
 async def test_a_single_unsigned_parquet_timestamp_of_2_64_minus_1_is_not_read_as_minus_one(client, alice):
-    response = await _upload(
-        client, alice.headers, _parquet([2**64 - 1]), "application/octet-stream", format="parquet"
-    )
+    response = await _upload(client, alice.headers, _parquet([2**64 - 1]), "application/octet-stream", format="parquet")
 
     assert _problem(response)["field"] == "data.timestamp[0]"
 

@@ -45,9 +45,7 @@ class AsyncClient:
     ) -> None:
         self.url = base_url(url)
         self.retry = retry or RetryPolicy()
-        self.http = httpx.AsyncClient(
-            base_url=self.url, headers=headers_for(key), timeout=timeout, transport=transport
-        )
+        self.http = httpx.AsyncClient(base_url=self.url, headers=headers_for(key), timeout=timeout, transport=transport)
 
     async def __aenter__(self) -> AsyncClient:
         return self

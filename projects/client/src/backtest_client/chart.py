@@ -21,8 +21,10 @@ if TYPE_CHECKING:
     from backtest_client.results import Result
 
 WIDTH, EQUITY_HEIGHT, DRAWDOWN_HEIGHT, PAD = 900, 300, 120, 50
-STYLE = "body{font-family:system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse}" \
+STYLE = (
+    "body{font-family:system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse}"
     "td,th{padding:3px 8px;border-bottom:1px solid #eee;text-align:right}h1{font-size:20px}"
+)
 
 
 @dataclass(frozen=True)
@@ -88,8 +90,10 @@ def _svg(result: Result) -> str:
             if not seconds.min() <= when <= seconds.max():
                 continue
             value = float(equity.asof(trade[column])) if trade[column] >= equity.index[0] else equity.iloc[0]
-            title = html.escape(f"{trade['side']} {column.split('_')[0]} {trade[column]:%Y-%m-%d %H:%M} "
-                                f"@ {trade['entry_price' if column == 'entry_time' else 'exit_price']:.4g}")
+            title = html.escape(
+                f"{trade['side']} {column.split('_')[0]} {trade[column]:%Y-%m-%d %H:%M} "
+                f"@ {trade['entry_price' if column == 'entry_time' else 'exit_price']:.4g}"
+            )
             parts.append(
                 f'<text x="{when * x_factor + x_offset:.1f}" y="{value * e_factor + e_offset:.1f}" font-size="9" '
                 f'fill="{color}" text-anchor="middle"><title>{title}</title>{shape}</text>'
@@ -100,9 +104,7 @@ def _svg(result: Result) -> str:
 
 
 def _metrics_table(metrics: pd.Series) -> str:
-    rows = "".join(
-        f"<tr><th>{html.escape(str(k))}</th><td>{_fmt(v)}</td></tr>" for k, v in metrics.items()
-    )
+    rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{_fmt(v)}</td></tr>" for k, v in metrics.items())
     return f"<table>{rows}</table>"
 
 
@@ -140,10 +142,12 @@ def heatmap(frame: pd.DataFrame, x: str, y: str, metric: str, title: str | None 
     rows = []
     for label, row in table.iterrows():
         cells = "".join(
-            f"<td style='background:{_color(float(v), lo, hi)}' title='{x}={c}, {y}={label}: {float(v):.4g}'>"
-            f"{float(v):.3g}</td>"
-            if pd.notna(v)
-            else "<td></td>"
+            (
+                f"<td style='background:{_color(float(v), lo, hi)}' title='{x}={c}, {y}={label}: {float(v):.4g}'>"
+                f"{float(v):.3g}</td>"
+                if pd.notna(v)
+                else "<td></td>"
+            )
             for c, v in row.items()
         )
         rows.append(f"<tr><th>{html.escape(str(label))}</th>{cells}</tr>")

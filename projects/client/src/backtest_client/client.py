@@ -96,9 +96,9 @@ class Client:
         return BacktestRun(self, backtest_id, self._json(calls.get_backtest(backtest_id)))
 
     def backtests(self, limit: int = 50, **filters: Any) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = self._json(
-            ("GET", calls.BACKTESTS, {"params": {"limit": limit, **filters}})
-        )["items"]
+        items: list[dict[str, Any]] = self._json(("GET", calls.BACKTESTS, {"params": {"limit": limit, **filters}}))[
+            "items"
+        ]
         return items
 
     # sweeps

@@ -85,9 +85,7 @@ def _check(response: httpx.Response) -> httpx.Response:
     return response
 
 
-def send(
-    client: httpx.Client, policy: RetryPolicy, method: str, path: str, **kwargs: Any
-) -> httpx.Response:
+def send(client: httpx.Client, policy: RetryPolicy, method: str, path: str, **kwargs: Any) -> httpx.Response:
     """One request with retries; an error answer raises its typed ``ApiError``."""
     kwargs["headers"] = with_idempotency(method, kwargs.get("headers"))
     attempt = 0

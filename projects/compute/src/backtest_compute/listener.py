@@ -20,6 +20,7 @@ from backtest_shared.jobs import queue_sql
 
 log = logging.getLogger("backtest_compute.listener")
 
+
 async def listen_forever(
     database_url: str,
     application_name: str,

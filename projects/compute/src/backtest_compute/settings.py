@@ -80,9 +80,9 @@ class WorkerSettings:
     progress_interval: Annotated[
         float, Setting("progress is written at most this often, in seconds (one statement for all jobs)")
     ] = 1.0
-    retry_backoff_base: Annotated[
-        float, Setting("seconds before a failed job's first retry (doubles per attempt)")
-    ] = 2.0
+    retry_backoff_base: Annotated[float, Setting("seconds before a failed job's first retry (doubles per attempt)")] = (
+        2.0
+    )
     retry_backoff_cap: Annotated[float, Setting("longest retry delay, in seconds")] = 300.0
     dataset_cache_bytes: Annotated[
         int,
@@ -92,7 +92,9 @@ class WorkerSettings:
             parse=_mib_to_bytes,
             show=_bytes_to_mib,
         ),
-    ] = 512 * _MIB
+    ] = (
+        512 * _MIB
+    )
     log_level: Annotated[str, Setting("DEBUG, INFO, WARNING or ERROR", parse=str.upper)] = "INFO"
     retention_days: Annotated[
         float,
@@ -101,9 +103,9 @@ class WorkerSettings:
             "0 keeps them forever (docs/compute.md, 'Retention')"
         ),
     ] = DEFAULT_KEEP_DAYS
-    retention_batch: Annotated[
-        int, Setting("most jobs one pruning statement deletes (one batch per reaper pass)")
-    ] = DEFAULT_BATCH
+    retention_batch: Annotated[int, Setting("most jobs one pruning statement deletes (one batch per reaper pass)")] = (
+        DEFAULT_BATCH
+    )
     synchronous_commit: Annotated[
         bool,
         Setting(

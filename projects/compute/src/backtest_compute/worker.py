@@ -524,9 +524,7 @@ class Worker:
             await self._fail(running, "cancelled by request", retry=False, outcome="cancelled")
         elif reason == "shutdown":
             try:
-                statuses = await with_retry(
-                    lambda: self._timed(self.queue.release([running.lease])), give_up_after=10
-                )
+                statuses = await with_retry(lambda: self._timed(self.queue.release([running.lease])), give_up_after=10)
             except Exception as exc:
                 self._log_write_failure(running, exc)
                 return
@@ -611,9 +609,7 @@ class Worker:
             try:
                 async with asyncio.timeout(interval):
                     reply = await self._timed(
-                        self.queue.heartbeat(
-                            self.worker_id, [r.lease for r in snapshot], degraded=self.health.degraded
-                        )
+                        self.queue.heartbeat(self.worker_id, [r.lease for r in snapshot], degraded=self.health.degraded)
                     )
             except TRANSIENT_OR_TIMEOUT as exc:
                 silent_for = time.monotonic() - last_ok

@@ -1,4 +1,3 @@
-
 from psycopg_pool import AsyncConnectionPool
 
 from backtest_shared.jobs.repository import JobQueue

@@ -3,8 +3,6 @@
 import asyncio
 import uuid
 
-from compute_tests.helpers import wait_until
-
 from backtest_compute.reaper import Reaper
 from backtest_shared.jobs.repository import JobQueue
 from backtest_testing.seed import job_for
@@ -12,6 +10,7 @@ from backtest_testing.seed import outcome_for
 from backtest_testing.seed import seed_dataset
 from backtest_testing.seed import seed_user
 from backtest_testing.seed import table_rows
+from compute_tests.helpers import wait_until
 
 DAY = 86400.0
 

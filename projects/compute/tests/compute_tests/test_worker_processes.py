@@ -58,7 +58,8 @@ async def test_killed_worker_jobs_are_reclaimed_and_every_job_succeeds_exactly_o
         async def victim_busy() -> bool:
             counts = await status_counts(pool)
             [[held]] = await fetchall(
-                pool, "SELECT count(*) FROM backtest_jobs WHERE status = 'running' AND worker_id = %(w)s",
+                pool,
+                "SELECT count(*) FROM backtest_jobs WHERE status = 'running' AND worker_id = %(w)s",
                 {"w": victim_id},
             )
             return counts.get("succeeded", 0) >= 100 and held > 0

@@ -49,7 +49,8 @@ async def test_concurrency_never_exceeds_the_slot_count(
 
         async def sample() -> bool:
             [[running]] = await fetchall(
-                pool, "SELECT count(*) FROM backtest_jobs WHERE status = 'running' AND worker_id = %(w)s",
+                pool,
+                "SELECT count(*) FROM backtest_jobs WHERE status = 'running' AND worker_id = %(w)s",
                 {"w": worker.worker_id},
             )
             samples.append(running)

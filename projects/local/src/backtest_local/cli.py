@@ -25,7 +25,7 @@ from backtest_migrations import runner
 def _banner(base: str, key: str, dataset_id: object, data_dir: Path) -> str:
     example = (
         f"curl -s -X POST {base}/api/v1/backtests -H 'Authorization: Bearer {key}' "
-        f"-H 'Content-Type: application/json' -d '{{\"dataset_id\": \"{dataset_id}\", \"strategy\": {{\"name\": "
+        f'-H \'Content-Type: application/json\' -d \'{{"dataset_id": "{dataset_id}", "strategy": {{"name": '
         '"sma", "indicators": {"fast": {"kind": "sma", "period": 10}, "slow": {"kind": "sma", "period": 50}}, '
         '"entry": {"conditions": [{"kind": "crosses_above", "left": "fast", "right": "slow"}]}, '
         '"exit": {"conditions": [{"kind": "crosses_below", "left": "fast", "right": "slow"}]}}}\''

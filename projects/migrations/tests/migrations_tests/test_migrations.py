@@ -63,9 +63,7 @@ def test_migrations_tune_storage_that_the_models_cannot_declare(postgres_admin_u
     with fresh_database(postgres_admin_url) as url:
         runner.upgrade(url)
         with psycopg.connect(url) as conn:
-            fillfactor = conn.execute(
-                "SELECT reloptions FROM pg_class WHERE relname = 'backtest_jobs'"
-            ).fetchone()
+            fillfactor = conn.execute("SELECT reloptions FROM pg_class WHERE relname = 'backtest_jobs'").fetchone()
             storage = conn.execute(
                 """SELECT attname, attstorage, attcompression FROM pg_attribute
                     WHERE attrelid = 'job_results'::regclass AND attname IN ('equity_curve', 'trades')
@@ -76,4 +74,3 @@ def test_migrations_tune_storage_that_the_models_cannot_declare(postgres_admin_u
     # Results: lz4-compressed where the server has lz4 (0009), else stored uncompressed (0001).
     expected = ("x", "l") if server_has_lz4(postgres_admin_url) else ("e", "")
     assert storage == [("equity_curve", *expected), ("trades", *expected)]
-

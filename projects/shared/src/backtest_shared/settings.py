@@ -155,7 +155,12 @@ class SettingsSchema(Generic[S]):
                 continue
             if option.parse is parse_on_off:  # a bare --flag turns it on
                 parser.add_argument(
-                    option.flag, dest=option.field, default=None, nargs="?", const="on", metavar="on|off",
+                    option.flag,
+                    dest=option.field,
+                    default=None,
+                    nargs="?",
+                    const="on",
+                    metavar="on|off",
                     help=option.help_text,
                 )
             else:

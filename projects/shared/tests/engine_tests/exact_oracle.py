@@ -80,8 +80,7 @@ def stochastic_k(high: FloatArray, low: FloatArray, close: FloatArray, period: i
 def roc(x: FloatArray, period: int) -> Values:
     values = exact(x)
     return [
-        None if t < period else 100 * (values[t] - values[t - period]) / values[t - period]
-        for t in range(len(values))
+        None if t < period else 100 * (values[t] - values[t - period]) / values[t - period] for t in range(len(values))
     ]
 
 

@@ -178,7 +178,9 @@ def test_bollinger_band_comparisons_equal_the_exact_ones(closes: np.ndarray, per
     for t in range(closes.shape[0]):
         mean, spread = middle[t], var[t]
         want_entry.append(
-            t >= warm and mean is not None and spread is not None
+            t >= warm
+            and mean is not None
+            and spread is not None
             and exact_oracle.above_band(values[t], mean, stddev, spread) > 0
         )
     want_exit = [t >= warm and m is not None and values[t] < m for t, m in enumerate(middle)]

@@ -86,8 +86,9 @@ class QueueModel:
 
     # -- submits -----------------------------------------------------------
 
-    def submitted(self, ids: list[uuid.UUID], owner: uuid.UUID, priority: int, max_attempts: int,
-                  bundle: uuid.UUID | None = None) -> None:
+    def submitted(
+        self, ids: list[uuid.UUID], owner: uuid.UUID, priority: int, max_attempts: int, bundle: uuid.UUID | None = None
+    ) -> None:
         """Jobs entered the queue; a newcomer's first one is watched for fairness."""
         newcomer = not self.of(owner, JobStatus.PENDING, JobStatus.RUNNING)
         outranked = any(j.status is JobStatus.PENDING and j.priority > priority for j in self.jobs.values())

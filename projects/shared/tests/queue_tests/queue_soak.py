@@ -52,8 +52,19 @@ class SoakClient:
         # Workers outpace submitters, so users' queues keep running dry while their
         # jobs run: the moments when fair keys are drawn afresh.
         op = self.random.choices(
-            ["submit", "each", "bundle", "claim", "complete", "fail", "heartbeat", "release", "expire", "reap",
-             "cancel"],
+            [
+                "submit",
+                "each",
+                "bundle",
+                "claim",
+                "complete",
+                "fail",
+                "heartbeat",
+                "release",
+                "expire",
+                "reap",
+                "cancel",
+            ],
             weights=[3, 2, 1, 4, 8, 1, 2, 1, 1, 1, 1],
         )[0]
         self.ops[op] = self.ops.get(op, 0) + 1
@@ -77,8 +88,9 @@ class SoakClient:
 
     async def _bundle(self) -> None:
         owner, job = self._user()
-        ids, _ = await self.queue.create_bundle(owner, uuid.uuid4(), [job] * self.random.randint(2, 4), name=None,
-                                                rank_by="sharpe", request={}, reuse=False)
+        ids, _ = await self.queue.create_bundle(
+            owner, uuid.uuid4(), [job] * self.random.randint(2, 4), name=None, rank_by="sharpe", request={}, reuse=False
+        )
         self.submitted.extend(ids)
 
     async def _claim(self) -> None:
@@ -87,8 +99,7 @@ class SoakClient:
 
     async def _complete(self) -> None:
         done = self._take(self.random.randint(0, 3))
-        outcomes = [JobOutcome(lease=Lease(i, t), metrics={"sharpe": 1.0}, equity_curve=[], trades=[])
-                    for i, t in done]
+        outcomes = [JobOutcome(lease=Lease(i, t), metrics={"sharpe": 1.0}, equity_curve=[], trades=[]) for i, t in done]
         _, claimed = await self.queue.complete_and_claim(outcomes, self.worker, self.random.randint(0, 3))
         for job in claimed:
             self.held[job.id] = job.lease_token
@@ -117,10 +128,13 @@ class SoakClient:
 
 async def _soak(database_url: str, users: list[tuple[str, str]], seconds: float, seed: int) -> dict[str, Any]:
     pool = await open_pool(database_url, min_size=1, max_size=2, generic_plans=seed % 2 == 0)
-    queue = JobQueue(pool, QueueSettings(lease_seconds=30.0, retry_backoff_base_seconds=0.0,
-                                         retry_backoff_cap_seconds=0.0))
-    jobs = [(uuid.UUID(owner), QueuedJob(config=decode_backtest_config(config), config_hash=f"soak-{owner}"))
-            for owner, config in users]
+    queue = JobQueue(
+        pool, QueueSettings(lease_seconds=30.0, retry_backoff_base_seconds=0.0, retry_backoff_cap_seconds=0.0)
+    )
+    jobs = [
+        (uuid.UUID(owner), QueuedJob(config=decode_backtest_config(config), config_hash=f"soak-{owner}"))
+        for owner, config in users
+    ]
     client = SoakClient(queue, pool, jobs, seed)
     errors: list[str] = []
     try:

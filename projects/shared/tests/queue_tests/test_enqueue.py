@@ -185,8 +185,15 @@ async def test_identical_requests_still_waiting_are_not_visited_by_the_reuse_loo
     job = job_for(dataset)
     await queue.enqueue(user, [job] * 5_000)
     params = queue._reusing_params(
-        user, [job] * 10, [uuid.uuid4() for _ in range(10)], bundle_id=None, priority=0, max_attempts=3,
-        timeout_seconds=3600, max_pending=None, reuse=True,
+        user,
+        [job] * 10,
+        [uuid.uuid4() for _ in range(10)],
+        bundle_id=None,
+        priority=0,
+        max_attempts=3,
+        timeout_seconds=3600,
+        max_pending=None,
+        reuse=True,
     )
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         cur = await conn.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + queue_sql.ENQUEUE, params)

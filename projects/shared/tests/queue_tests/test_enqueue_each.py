@@ -95,9 +95,7 @@ async def test_an_identical_finished_config_is_answered_from_the_earlier_result(
     assert result is not None and result.metrics == {"sharpe": 2.0}
 
 
-async def test_concurrent_batches_over_the_same_owners_neither_deadlock_nor_share_keys(
-    queue: JobQueue, pool
-) -> None:
+async def test_concurrent_batches_over_the_same_owners_neither_deadlock_nor_share_keys(queue: JobQueue, pool) -> None:
     owners = await _owners(pool, 12)
 
     async def batches(order: list[tuple[uuid.UUID, QueuedJob]]) -> None:

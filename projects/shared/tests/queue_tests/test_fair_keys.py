@@ -76,8 +76,15 @@ async def test_concurrent_enqueues_of_one_user_never_share_a_key_when_the_counte
         await conn.execute("UPDATE users SET fair_tail = 3 WHERE id = %s", (user,))
     jobs = [job_for(dataset)] * 3
     params = queue._reusing_params(
-        user, jobs, [uuid.uuid4() for _ in jobs], bundle_id=None, priority=0, max_attempts=3,
-        timeout_seconds=3600, max_pending=None, reuse=False,
+        user,
+        jobs,
+        [uuid.uuid4() for _ in jobs],
+        bundle_id=None,
+        priority=0,
+        max_attempts=3,
+        timeout_seconds=3600,
+        max_pending=None,
+        reuse=False,
     )
 
     async with pool.connection() as conn, conn.transaction():

@@ -34,9 +34,7 @@ async def test_completed_job_stores_its_result_once(queue: JobQueue, pool) -> No
     assert result is not None and result.metrics == {"sharpe": 1.0}
 
 
-async def test_expired_lease_is_reaped_and_the_job_claimed_again(
-    queue: JobQueue, pool, clock: DatabaseClock
-) -> None:
+async def test_expired_lease_is_reaped_and_the_job_claimed_again(queue: JobQueue, pool, clock: DatabaseClock) -> None:
     job_id = await enqueue_one(queue, pool)
     [first] = await queue.claim(uuid.uuid4(), 1)
     await clock.advance(LEASE - 1)

@@ -101,9 +101,17 @@ async def _claimed(queue: JobQueue, lease: Lease) -> ClaimedJob:
     """The claim behind ``lease``, as the worker holding it knows it."""
     state = await queue.get(lease.job_id)
     assert state is not None
-    return ClaimedJob(id=state.id, lease_token=lease.token, attempt=state.attempts, max_attempts=state.max_attempts,
-                      owner_id=state.owner_id, bundle_id=None, dataset_id=state.dataset_id, config_json="{}",
-                      timeout_seconds=state.timeout_seconds)
+    return ClaimedJob(
+        id=state.id,
+        lease_token=lease.token,
+        attempt=state.attempts,
+        max_attempts=state.max_attempts,
+        owner_id=state.owner_id,
+        bundle_id=None,
+        dataset_id=state.dataset_id,
+        config_json="{}",
+        timeout_seconds=state.timeout_seconds,
+    )
 
 
 @pytest.mark.parametrize("status", list(JobStatus))

@@ -78,9 +78,7 @@ async def test_cancelling_tells_workers_of_running_jobs_and_waiters_of_pending_o
     assert (queue_sql.FINISHED_CHANNEL, str(pending)) in received
 
 
-async def test_requests_made_while_a_notification_is_being_sent_go_out_in_the_next_one(
-    pool, database_url: str
-) -> None:
+async def test_requests_made_while_a_notification_is_being_sent_go_out_in_the_next_one(pool, database_url: str) -> None:
     notifier = JobNotifier(pool)
     async with listening(database_url) as received:
         await asyncio.gather(*(notifier.notify(finished=[f"job-{n}"]) for n in range(50)))

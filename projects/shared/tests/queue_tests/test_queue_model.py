@@ -120,8 +120,13 @@ class QueueMachine(RuleBasedStateMachine):
         limit = self._max_pending(owner)
         try:
             ids = self.run(
-                self.queue.enqueue(owner, [self._job(owner) for _ in range(n)], priority=priority,
-                                   max_attempts=max_attempts, max_pending=limit)
+                self.queue.enqueue(
+                    owner,
+                    [self._job(owner) for _ in range(n)],
+                    priority=priority,
+                    max_attempts=max_attempts,
+                    max_pending=limit,
+                )
             )
         except PendingLimitExceededError:
             assert limit is not None and self.model.pending_count(owner) + n > limit
@@ -132,8 +137,14 @@ class QueueMachine(RuleBasedStateMachine):
     @rule(submits=st.lists(st.tuples(user_index, priorities), min_size=1, max_size=4))
     def submit_concurrently(self, submits: list[tuple[int, int]]) -> None:
         singles = [
-            SingleSubmit(id=uuid.uuid4(), owner_id=self.users[u], job=self._job(self.users[u]), priority=p,
-                         max_pending=self._max_pending(self.users[u]), reuse=False)
+            SingleSubmit(
+                id=uuid.uuid4(),
+                owner_id=self.users[u],
+                job=self._job(self.users[u]),
+                priority=p,
+                max_pending=self._max_pending(self.users[u]),
+                reuse=False,
+            )
             for u, p in submits
         ]
         outcomes = self.run(self.queue.enqueue_each(singles))
@@ -158,9 +169,17 @@ class QueueMachine(RuleBasedStateMachine):
         limit = self._max_pending(owner)
         try:
             ids, _ = self.run(
-                self.queue.create_bundle(owner, bundle, [self._job(owner) for _ in range(n)], name=None,
-                                         rank_by="sharpe", request={}, priority=priority, max_pending=limit,
-                                         reuse=False)
+                self.queue.create_bundle(
+                    owner,
+                    bundle,
+                    [self._job(owner) for _ in range(n)],
+                    name=None,
+                    rank_by="sharpe",
+                    request={},
+                    priority=priority,
+                    max_pending=limit,
+                    reuse=False,
+                )
             )
         except PendingLimitExceededError:
             assert limit is not None and self.model.pending_count(owner) + n > limit
@@ -198,8 +217,7 @@ class QueueMachine(RuleBasedStateMachine):
     def complete_and_claim(self, worker: int, limit: int, data: st.DataObject) -> None:
         worker_id = self.workers[worker]
         done = self._writes(worker_id, data)
-        outcomes = [JobOutcome(lease=Lease(i, t), metrics={"sharpe": 1.0}, equity_curve=[], trades=[])
-                    for i, t in done]
+        outcomes = [JobOutcome(lease=Lease(i, t), metrics={"sharpe": 1.0}, equity_curve=[], trades=[]) for i, t in done]
         expected = {i: self.model.jobs[i] for i, t in done if self.model.held(i, t)}
         finished, claimed = self.run(self.queue.complete_and_claim(outcomes, worker_id, limit))
         assert set(finished) == set(expected), "a completion reached a job its lease no longer held, or missed one"
@@ -310,8 +328,11 @@ class QueueMachine(RuleBasedStateMachine):
         assert set(stored) == set(self.model.jobs)
         for job_id, job in self.model.jobs.items():
             row = stored[job_id]
-            assert (row.status, row.attempts, row.cancel_requested) == (job.status, job.attempts,
-                                                                        job.cancel_requested), job_id
+            assert (row.status, row.attempts, row.cancel_requested) == (
+                job.status,
+                job.attempts,
+                job.cancel_requested,
+            ), job_id
             if job.status is JobStatus.RUNNING:
                 assert row.lease_token == job.token
 

@@ -31,7 +31,6 @@ PROCESSES = 4
 SECONDS = 8.0
 
 
-
 async def test_random_operations_from_four_processes_break_no_invariant(
     queue: JobQueue, pool, database_url, clock: DatabaseClock
 ) -> None:
@@ -55,7 +54,8 @@ async def test_random_operations_from_four_processes_break_no_invariant(
     await clock.end_backoffs()
     worker = uuid.uuid4()
     while claimed := await queue.claim(worker, 500):
-        await queue.complete([JobOutcome(lease=Lease(j.id, j.lease_token), metrics={}, equity_curve=[], trades=[])
-                              for j in claimed])
+        await queue.complete(
+            [JobOutcome(lease=Lease(j.id, j.lease_token), metrics={}, equity_curve=[], trades=[]) for j in claimed]
+        )
     assert {job.status for job in (await stored_jobs(pool)).values()} <= FINAL_STATUSES
     assert await invariant_violations(pool) == []

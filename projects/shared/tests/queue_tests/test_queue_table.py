@@ -55,8 +55,18 @@ async def test_the_queue_table_follows_every_change_of_status(queue: JobQueue, p
 #: Every column of backtest_jobs that a claim, heartbeat, progress report,
 #: completion, failure, release, cancel or the reaper changes.
 CHANGED_BY_THE_QUEUE = {
-    "status", "worker_id", "lease_token", "attempts", "lease_expires_at", "heartbeat_at", "started_at",
-    "progress", "finished_at", "error", "cancel_requested", "run_after",
+    "status",
+    "worker_id",
+    "lease_token",
+    "attempts",
+    "lease_expires_at",
+    "heartbeat_at",
+    "started_at",
+    "progress",
+    "finished_at",
+    "error",
+    "cancel_requested",
+    "run_after",
 }
 
 

@@ -25,9 +25,7 @@ async def _one_running_job(queue: JobQueue, pool) -> tuple[Lease, QueuedJob, uui
     return Lease(claimed.id, claimed.lease_token), job, user
 
 
-async def test_an_engine_result_is_stored_compact_once_and_reads_back_as_its_json_form(
-    queue: JobQueue, pool
-) -> None:
+async def test_an_engine_result_is_stored_compact_once_and_reads_back_as_its_json_form(queue: JobQueue, pool) -> None:
     lease, _, _ = await _one_running_job(queue, pool)
     result = run_backtest(synthetic_ohlcv(20_000, seed=5), decode_strategy(STRATEGY_B_EXAMPLE))
     encoded = encode_result(result)
@@ -61,8 +59,11 @@ async def test_a_row_written_in_the_json_form_reads_back_as_it_was_stored(queue:
         # What a completion before migration 0011 wrote.
         await conn.execute(
             "UPDATE job_results SET equity_curve = %s::json, trades = %s::json, detail = NULL WHERE job_id = %s",
-            (msgspec.json.encode(stored.equity_curve).decode(), msgspec.json.encode(stored.trades).decode(),
-             lease.job_id),
+            (
+                msgspec.json.encode(stored.equity_curve).decode(),
+                msgspec.json.encode(stored.trades).decode(),
+                lease.job_id,
+            ),
         )
     read = await queue.get_result(lease.job_id)
     assert read is not None

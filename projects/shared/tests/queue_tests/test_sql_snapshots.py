@@ -23,9 +23,9 @@ REGENERATE = "./pants run projects/shared/tests/queue_tests/sql_snapshots.py"
 def test_the_statement_equals_its_snapshot(name: str) -> None:
     snapshot = SNAPSHOTS / f"{name}.sql"
     assert snapshot.exists(), f"no snapshot of {name}: run {REGENERATE}"
-    assert snapshot_text(queue_sql.statements()[name]) == snapshot.read_text(), (
-        f"{name} changed: run {REGENERATE} and review the snapshot's diff"
-    )
+    assert (
+        snapshot_text(queue_sql.statements()[name]) == snapshot.read_text()
+    ), f"{name} changed: run {REGENERATE} and review the snapshot's diff"
 
 
 def test_every_snapshot_belongs_to_a_statement() -> None:

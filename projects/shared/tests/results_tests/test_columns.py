@@ -74,8 +74,10 @@ def test_the_compact_form_is_a_fraction_of_the_json_form() -> None:
 
 def _columns(dtypes: dict[str, str], n: int) -> st.SearchStrategy[dict[str, np.ndarray]]:
     return st.fixed_dictionaries(
-        {name: hnp.arrays(np.dtype(dtype), n, elements=None if "f" not in dtype else st.floats(width=64))
-         for name, dtype in dtypes.items()}
+        {
+            name: hnp.arrays(np.dtype(dtype), n, elements=None if "f" not in dtype else st.floats(width=64))
+            for name, dtype in dtypes.items()
+        }
     )
 
 

@@ -21,8 +21,7 @@ async def _drain(database_url: str, batch: int, as_worker: bool) -> list[str]:
         while jobs:
             claimed.extend(str(job.id) for job in jobs)
             outcomes = [
-                JobOutcome(lease=Lease(job.id, job.lease_token), metrics={}, equity_curve=[], trades=[])
-                for job in jobs
+                JobOutcome(lease=Lease(job.id, job.lease_token), metrics={}, equity_curve=[], trades=[]) for job in jobs
             ]
             if as_worker:
                 _, jobs = await queue.complete_and_claim(outcomes, worker_id, batch)

@@ -62,14 +62,10 @@ class DatabaseClock:
                     statement = sql.SQL("UPDATE {} SET ").format(sql.Identifier(table)) + assignments
                     await conn.execute(statement, {"shift": shift})
 
-    async def expire_leases(
-        self, *, worker: uuid.UUID | None = None, jobs: Iterable[uuid.UUID] | None = None
-    ) -> int:
+    async def expire_leases(self, *, worker: uuid.UUID | None = None, jobs: Iterable[uuid.UUID] | None = None) -> int:
         """Running leases (all, or one worker's, or some jobs') run out now; returns how many."""
         async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                EXPIRE_LEASES, {"worker": worker, "jobs": None if jobs is None else list(jobs)}
-            )
+            cur = await conn.execute(EXPIRE_LEASES, {"worker": worker, "jobs": None if jobs is None else list(jobs)})
             return int(cur.rowcount)
 
     async def end_backoffs(self) -> None:

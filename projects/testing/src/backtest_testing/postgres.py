@@ -62,8 +62,7 @@ class EmbeddedPostgres:
         import pgserver  # type: ignore[attr-defined]
 
         self.data_dir = data_dir
-        self._server = pgserver.get_server(  # type: ignore[attr-defined]
-            str(data_dir), cleanup_mode="stop")
+        self._server = pgserver.get_server(str(data_dir), cleanup_mode="stop")  # type: ignore[attr-defined]
 
     @property
     def url(self) -> str:

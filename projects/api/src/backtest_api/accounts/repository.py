@@ -92,7 +92,5 @@ def issue_key(database_url: str, user_name: str) -> str:
 def revoke_key(database_url: str, key_or_prefix: str) -> list[str]:
     """Revoke keys named by the full secret, its display prefix or the key id; returns revoked prefixes."""
     with psycopg.connect(psycopg_url(database_url), autocommit=True) as conn:
-        rows = conn.execute(
-            REVOKE_KEY, {"key": key_or_prefix, "key_hash": hash_api_key(key_or_prefix)}
-        ).fetchall()
+        rows = conn.execute(REVOKE_KEY, {"key": key_or_prefix, "key_hash": hash_api_key(key_or_prefix)}).fetchall()
     return [str(row[1]) for row in rows]

@@ -82,9 +82,7 @@ def _constant(constant: Any) -> Callable[[tuple[Any, ...]], Any]:
     return value
 
 
-def _binder(
-    tree: Any, keys: list[str], where: list[tuple[str, constraints.Expr]]
-) -> Callable[[tuple[Any, ...]], bool]:
+def _binder(tree: Any, keys: list[str], where: list[tuple[str, constraints.Expr]]) -> Callable[[tuple[Any, ...]], bool]:
     """A predicate over a combination of grid values; unknown or non-numeric paths are refused up front."""
     sources: dict[str, Callable[[tuple[Any, ...]], Any]] = {}
     for field, expr in where:

@@ -17,9 +17,7 @@ REQUEST_LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 QUEUE_DEPTH = Gauge("backtest_queue_jobs", "Jobs in the queue by status and priority", ["status", "priority"])
-OLDEST_PENDING = Gauge(
-    "backtest_queue_oldest_pending_seconds", "How long the longest-waiting claimable job has waited"
-)
+OLDEST_PENDING = Gauge("backtest_queue_oldest_pending_seconds", "How long the longest-waiting claimable job has waited")
 FINISHED_LAST_MINUTE = Gauge(
     "backtest_jobs_finished_last_minute", "Jobs that reached a final state in the last minute, by status", ["status"]
 )

@@ -64,9 +64,7 @@ def with_line(error: EngineValidationError, body: bytes) -> EngineValidationErro
     return EngineValidationError(error.field, f"{error.reason} (line {line} of the file)")
 
 
-async def identical_dataset(
-    pool: AsyncConnectionPool[Any], owner_id: uuid.UUID, content_hash: str
-) -> uuid.UUID | None:
+async def identical_dataset(pool: AsyncConnectionPool[Any], owner_id: uuid.UUID, content_hash: str) -> uuid.UUID | None:
     """The caller's dataset that already holds exactly these bars, if any."""
     async with pool.connection() as conn:
         cur = await conn.execute(FIND_IDENTICAL, {"owner_id": owner_id, "content_hash": content_hash})

@@ -187,9 +187,7 @@ async def _run_and_store(
         await _settle(pool, user_id, key, status if succeeded else None, b"".join(chunks), headers)
 
 
-async def _settle(
-    pool: Any, user_id: Any, key: str, status: int | None, body: bytes, headers: dict[str, str]
-) -> None:
+async def _settle(pool: Any, user_id: Any, key: str, status: int | None, body: bytes, headers: dict[str, str]) -> None:
     """Store a 2xx answer for replay, or release the key; the answer has been sent either way.
 
     If the database is away now, the reservation stays until it counts as

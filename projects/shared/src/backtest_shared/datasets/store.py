@@ -40,9 +40,7 @@ GET_DATASET = f"SELECT {_COLUMNS} FROM datasets WHERE id = %(id)s"
 LOAD_PARQUET = "SELECT content_hash, parquet FROM datasets WHERE id = %(id)s"
 
 
-async def insert_dataset(
-    pool: AsyncConnectionPool[Any], owner_id: uuid.UUID, name: str, data: OHLCV
-) -> DatasetInfo:
+async def insert_dataset(pool: AsyncConnectionPool[Any], owner_id: uuid.UUID, name: str, data: OHLCV) -> DatasetInfo:
     """Validate and store a dataset; the engine's rules apply before anything is written."""
     validate_ohlcv(data)
     parquet = to_parquet_bytes(data)
@@ -71,9 +69,7 @@ async def get_dataset(pool: AsyncConnectionPool[Any], dataset_id: uuid.UUID) -> 
     return None if row is None else DatasetInfo(**dict(zip(_COLUMNS.split(", "), row, strict=False)))
 
 
-async def load_dataset_parquet(
-    pool: AsyncConnectionPool[Any], dataset_id: uuid.UUID
-) -> tuple[str, bytes] | None:
+async def load_dataset_parquet(pool: AsyncConnectionPool[Any], dataset_id: uuid.UUID) -> tuple[str, bytes] | None:
     """The dataset's content hash and Parquet bytes, or None if it does not exist."""
     async with pool.connection() as conn:
         cur = await conn.execute(LOAD_PARQUET, {"id": dataset_id})

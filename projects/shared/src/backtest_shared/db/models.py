@@ -225,9 +225,7 @@ job_queue = Table(
     # The claim order: workers take the head of this index.
     Index("job_queue_claim_idx", text("priority DESC"), "fair_key", postgresql_where=text("NOT claimed")),
     # An owner's waiting jobs: the fair-key tail, the pending limit, the claim's own lookup.
-    Index(
-        "job_queue_pending_idx", "owner_id", "fair_key", unique=True, postgresql_where=text("NOT claimed")
-    ),
+    Index("job_queue_pending_idx", "owner_id", "fair_key", unique=True, postgresql_where=text("NOT claimed")),
     # An owner's running jobs: per-user running caps, the reaper, finishing writes.
     Index("job_queue_claimed_idx", "owner_id", "fair_key", unique=True, postgresql_where=text("claimed")),
 )

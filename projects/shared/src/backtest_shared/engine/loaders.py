@@ -216,7 +216,7 @@ def _csv_problem(err: Exception, source: Source) -> str:
         expected, line, seen = fields.groups()
         return f"line {line} has {seen} fields where the header has {expected}"
     if "EOF inside string" in str(err):
-        return "a quoted field is never closed (a \" opens it and no \" ends it)"
+        return 'a quoted field is never closed (a " opens it and no " ends it)'
     return "not a readable CSV file (damaged, or another format)"
 
 

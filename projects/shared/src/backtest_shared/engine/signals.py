@@ -94,7 +94,6 @@ class SeriesCache:
         ind = spec.indicators[name]
         return self.indicator(ind)[sub or indicator_outputs(ind)[0]]
 
-
     def certified(self, spec: StrategySpec, ref: str) -> Certified:
         """``series(spec, ref)`` with its rounding bound and exact values."""
         if ref in self._prices or ("." not in ref and ref not in spec.indicators):

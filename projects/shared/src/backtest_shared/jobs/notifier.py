@@ -85,9 +85,7 @@ class JobNotifier:
         #: The timer's send task, referenced so it is not garbage-collected mid-send.
         self._delayed_send: asyncio.Task[None] | None = None
 
-    async def notify(
-        self, *, pending: bool = False, finished: Sequence[str] = (), cancel: Sequence[str] = ()
-    ) -> None:
+    async def notify(self, *, pending: bool = False, finished: Sequence[str] = (), cancel: Sequence[str] = ()) -> None:
         """Announce committed changes: jobs became claimable, reached a final state, or should stop.
 
         Returns once the notification is sent; at once when a send is already

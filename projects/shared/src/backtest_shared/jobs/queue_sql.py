@@ -74,6 +74,7 @@ _HELD: Final = (
     "j.id = ANY(%(ids)b::uuid[]) AND j.lease_token = ANY(%(tokens)b::bigint[]) AND j.lease_expires_at IS NOT NULL"
 )
 
+
 def _queue_rows(source: str, claimed: bool, condition: str = "true") -> str:
     """The ``job_queue`` rows (ctids) of the jobs in CTE ``source`` that meet ``condition``.
 
@@ -137,9 +138,7 @@ def _log_finishes(source: str, run_seconds: str | None = None) -> str:
     over ``s``, the run time of a succeeded job (None: no job of ``source`` ran).
     """
     runs = (
-        f"coalesce(array_agg({run_seconds}) FILTER (WHERE s.status = 'succeeded'), '{{}}')"
-        if run_seconds
-        else "'{}'"
+        f"coalesce(array_agg({run_seconds}) FILTER (WHERE s.status = 'succeeded'), '{{}}')" if run_seconds else "'{}'"
     )
     return f"""
 logged AS (
@@ -211,7 +210,8 @@ entered AS (
 #: 'succeeded', with ``reused_from`` set and the earlier result copied; only the
 #: others are queued and count towards ``max_pending``. All or nothing: when the
 #: limit would be exceeded nothing is written and ``ok`` is false.
-ENQUEUE: Final = _compact(f"""
+ENQUEUE: Final = _compact(
+    f"""
 WITH source AS (
     SELECT h.config_hash, {_RESULT_FOR_HASH} AS id
       FROM (SELECT DISTINCT unnest(%(config_hashes)b::text[]) AS config_hash) h
@@ -294,7 +294,8 @@ SELECT coalesce((SELECT a.ok FROM allowed a), false),
        (SELECT count(*) FROM queued) AS queued,
        ARRAY(SELECT r.id FROM reused r ORDER BY r.id) AS reused_ids,
        ARRAY(SELECT r.reused_from FROM reused r ORDER BY r.id) AS reused_sources
-""")
+"""
+)
 
 #: Single-job submits of possibly many owners in one statement (the API batches
 #: concurrent submits: one statement costs the database as much as eight jobs
@@ -303,7 +304,8 @@ SELECT coalesce((SELECT a.ok FROM allowed a), false),
 #: nothing written for it), whatever happens to the others. Fair keys as in
 #: ENQUEUE, per owner; the owners' counters are locked in id order first, so
 #: two batches locking the same owners cannot deadlock.
-ENQUEUE_EACH: Final = _compact(f"""
+ENQUEUE_EACH: Final = _compact(
+    f"""
 WITH n AS (
     SELECT u.*
       FROM unnest(%(ids)b::uuid[], %(owner_ids)b::uuid[], %(dataset_ids)b::uuid[], %(configs)b::json[],
@@ -381,7 +383,8 @@ SELECT j.id,
        j.source_id
   FROM j LEFT JOIN queued q ON q.id = j.id
  ORDER BY j.ord
-""")
+"""
+)
 
 INSERT_BUNDLE: Final = """
 INSERT INTO bundles (id, owner_id, name, rank_by, total_jobs, request)
@@ -506,7 +509,8 @@ COMPLETE: Final = _compact(f"WITH {_COMPLETE_CTES}\nSELECT f.id, f.status, f.bun
 #: keeps the lock although the row is then skipped, so the worker holding that job
 #: waited for this statement to end before it could complete it (13 % of backend
 #: time in Lock:transactionid at batches of 100 in 2 processes, 0.9 % after).
-COMPLETE_AND_CLAIM: Final = _compact(f"""
+COMPLETE_AND_CLAIM: Final = _compact(
+    f"""
 WITH {_COMPLETE_CTES}, {_CLAIM_CTES}
 SELECT 'claimed' AS kind, c.id, NULL::text AS status, c.lease_token, c.attempts, c.max_attempts, c.owner_id,
        c.bundle_id, c.dataset_id, c.config, c.timeout_seconds
@@ -514,9 +518,11 @@ SELECT 'claimed' AS kind, c.id, NULL::text AS status, c.lease_token, c.attempts,
 UNION ALL
 SELECT 'finished', f.id, f.status, NULL, NULL, NULL, NULL, f.bundle_id, NULL, NULL, NULL
   FROM finished f
-""")
+"""
+)
 
-FAIL: Final = _compact(f"""
+FAIL: Final = _compact(
+    f"""
 WITH failed AS (
 UPDATE backtest_jobs j
    SET status = CASE WHEN {_CANCEL_WINS} THEN 'cancelled'
@@ -535,9 +541,11 @@ UPDATE backtest_jobs j
 RETURNING j.id, j.status, j.bundle_id, j.owner_id, j.fair_key, j.run_after
 ), {_settle_queue("failed")}, {_log_finishes("failed")}
 SELECT id, status, bundle_id FROM failed
-""")
+"""
+)
 
-RELEASE: Final = _compact(f"""
+RELEASE: Final = _compact(
+    f"""
 WITH released AS (
 UPDATE backtest_jobs j
    SET status = CASE WHEN {_CANCEL_WINS} THEN 'cancelled' ELSE 'pending' END,
@@ -551,9 +559,11 @@ UPDATE backtest_jobs j
 RETURNING j.id, j.status, j.bundle_id, j.owner_id, j.fair_key, j.run_after
 ), {_settle_queue("released")}, {_log_finishes("released")}
 SELECT id, status, bundle_id FROM released
-""")
+"""
+)
 
-REAP_EXPIRED: Final = _compact(f"""
+REAP_EXPIRED: Final = _compact(
+    f"""
 WITH expired AS (
     SELECT j.id
       FROM job_queue q
@@ -583,7 +593,8 @@ UPDATE backtest_jobs j
 RETURNING j.id, j.status, j.bundle_id, j.owner_id, j.fair_key, j.run_after
 ), {_settle_queue("reaped")}, {_log_finishes("reaped")}
 SELECT id, status, bundle_id FROM reaped
-""")
+"""
+)
 
 _CANCEL_TEMPLATE: Final = f"""
 WITH targets AS (

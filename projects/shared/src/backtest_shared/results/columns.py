@@ -100,9 +100,7 @@ class ResultColumns:
         return cls.of({"time": times, "equity": equity}, trades, int(result.equity.shape[0]))
 
     @classmethod
-    def of(
-        cls, curve: Mapping[str, npt.ArrayLike], trades: Mapping[str, npt.ArrayLike], n_bars: int
-    ) -> ResultColumns:
+    def of(cls, curve: Mapping[str, npt.ArrayLike], trades: Mapping[str, npt.ArrayLike], n_bars: int) -> ResultColumns:
         """Columns cast to their stored dtypes; every column of a group must have the same length."""
         return cls(
             curve=_cast("curve", curve, CURVE_DTYPES),

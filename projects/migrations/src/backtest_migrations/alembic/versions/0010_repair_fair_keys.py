@@ -21,8 +21,8 @@ from alembic import op
 
 from backtest_shared.jobs import queue_sql
 
-revision = '0010'
-down_revision = '0009'
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
