@@ -32,7 +32,7 @@ from backtest_api.settings import Settings
 from backtest_shared.engine import STRATEGY_A_EXAMPLE
 from backtest_shared.engine import synthetic_ohlcv
 
-FUZZ_SETTINGS = {
+FUZZ_SETTINGS: dict[str, Any] = {
     "deadline": None,
     "suppress_health_check": [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
 }
@@ -79,7 +79,7 @@ def test_every_answer_is_what_the_document_says(case, api_schema):
     case.validate_response(response, checks=ALL_CHECKS)
 
 
-def _seeded_workflow(api_schema: Any) -> type:
+def _seeded_workflow(api_schema: Any) -> Any:
     """The document's state machine, started from a real dataset, backtest and bundle."""
     workflow = api_schema.as_state_machine()
     auth = api_schema.auth_headers
@@ -90,6 +90,10 @@ def _seeded_workflow(api_schema: Any) -> type:
         response = case.call(timeout=30)
         assert response.status_code in (200, 201, 202), response.text
         return StepResult(response, case, 0.0)
+
+    def uploaded_dataset_id() -> str:
+        response: Any = upload().response
+        return str(response.json()["id"])
 
     def upload() -> StepResult:
         bars = csv_bytes(synthetic_ohlcv(300, seed=7))
@@ -103,13 +107,13 @@ def _seeded_workflow(api_schema: Any) -> type:
 
         @initialize(target=workflow.bundles["POST /api/v1/backtests -> 202"])
         def a_backtest(self) -> StepResult:
-            dataset_id = upload().response.json()["id"]
+            dataset_id = uploaded_dataset_id()
             body = {"dataset_id": dataset_id, "strategy": STRATEGY_A_EXAMPLE}
             return seed(("/api/v1/backtests", "POST"), body=body, media_type="application/json")
 
         @initialize(target=workflow.bundles["POST /api/v1/bundles -> 202"])
         def a_bundle(self) -> StepResult:
-            dataset_id = upload().response.json()["id"]
+            dataset_id = uploaded_dataset_id()
             body = {"dataset_id": dataset_id, "base": STRATEGY_A_EXAMPLE, "grid": {"costs.fee_bps": [1, 2]}}
             return seed(("/api/v1/bundles", "POST"), body=body, media_type="application/json")
 

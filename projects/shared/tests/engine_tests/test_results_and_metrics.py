@@ -80,7 +80,7 @@ def test_stored_result_is_downsampled_keeping_first_last_and_drawdown_extremes()
     trough = int(np.argmax(1 - result.equity / peak))
     assert int(data.timestamps[trough]) in times
     assert int(data.timestamps[int(np.argmax(result.equity[: trough + 1]))]) in times
-    decoded = msgspec.json.decode(msgspec.json.encode(stored), type=StoredResult)
+    decoded: StoredResult = msgspec.json.decode(msgspec.json.encode(stored), type=StoredResult)
     assert decoded.metrics == result.metrics
     assert len(decoded.trades) == result.metrics.num_trades
     assert decoded.engine_version == ENGINE_VERSION

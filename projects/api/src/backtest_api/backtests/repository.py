@@ -56,7 +56,8 @@ def encode_cursor(created_at: dt.datetime, job_id: uuid.UUID) -> str:
 def decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, job_id = msgspec.json.decode(raw, type=tuple[dt.datetime, uuid.UUID])
+        decoded: tuple[dt.datetime, uuid.UUID] = msgspec.json.decode(raw, type=tuple[dt.datetime, uuid.UUID])
+        created_at, job_id = decoded
     except (binascii.Error, ValueError, msgspec.DecodeError):
         raise InvalidRequestError("cursor", "not a cursor returned by this API") from None
     return created_at, job_id
