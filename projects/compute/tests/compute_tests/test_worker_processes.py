@@ -22,8 +22,10 @@ from compute_tests.helpers import wait_until
 
 
 def events(log_path: Path, name: str) -> list[dict]:
+    """The complete log records of one event: a SIGKILLed worker can leave its last line half-written."""
+    text = log_path.read_text()
     lines = []
-    for line in log_path.read_text().splitlines():
+    for line in text[: text.rfind("\n") + 1].splitlines():
         if line.startswith("{"):
             record = json.loads(line)
             if record.get("event") == name:
