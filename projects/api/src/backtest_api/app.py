@@ -54,7 +54,7 @@ from backtest_shared.tasks import stop_tasks
 
 #: At most one "jobs pending" notification per API process in this window (the
 #: first after a quiet spell goes at once): under load, one NOTIFY per submit
-#: cost a seventh of the API's time and woke workers already busy.
+#: would cost the API a round trip per request and wake workers already busy.
 PENDING_NOTIFY_INTERVAL_SECONDS = 0.005
 
 API_DESCRIPTION = """Submit, watch and cancel backtests and parameter sweeps; upload market data.

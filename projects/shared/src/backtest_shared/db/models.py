@@ -169,9 +169,9 @@ class BacktestJob(Base):
     # storage parameters.
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    #: No foreign keys to users and bundles: their per-row checks were a quarter of
-    #: a bulk enqueue's database time, and the enqueue itself guarantees both (it
-    #: locks and updates the owner's row; a bundle's row is inserted in the same
+    #: No foreign keys to users and bundles: a bulk enqueue would pay a per-row
+    #: check for each, and the enqueue itself guarantees both (it locks and
+    #: updates the owner's row; a bundle's row is inserted in the same
     #: transaction). Deleting a user or a bundle deletes its jobs by trigger
     #: (migration 0007).
     owner_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
@@ -255,8 +255,8 @@ class JobResult(Base):
 
     The metrics are ``jsonb`` (bundles rank and filter by them in SQL). The
     equity curve and the trades are ``detail``: column buffers compressed once by
-    the backtest process (``backtest_shared.results``, migration 0011), about a
-    sixth of their JSON text, and nothing in SQL reads inside them. Rows written
+    the backtest process (``backtest_shared.results``, migration 0011), far
+    smaller than their JSON text, and nothing in SQL reads inside them. Rows written
     before hold them as ``json`` text instead (lz4-compressed where the server
     has it, migration 0009); readers accept both forms.
     """
@@ -273,8 +273,8 @@ class JobResult(Base):
     #: job's queries join on both columns). Migration 0007.
     config_hash: Mapped[str] = mapped_column(Text, primary_key=True)
     #: No foreign key: only the statement that finishes a job writes its result, so
-    #: the job exists by construction, and the key's per-row check cost a fifth of
-    #: that statement. A trigger (migration 0002) deletes results with their jobs.
+    #: the job exists by construction, and the key's per-row check would slow down
+    #: that hot statement. A trigger (migration 0002) deletes results with their jobs.
     job_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSONB)
     #: Rows written before migration 0011 hold the curve and the trades as JSON;

@@ -17,7 +17,7 @@ _encoder = msgspec.json.Encoder()
 
 
 async def configure_connection(conn: AsyncConnection[Any]) -> None:
-    """Use msgspec for JSON on this connection: several times faster than the json module."""
+    """Use msgspec for JSON on this connection: it encodes and decodes faster than the json module."""
     set_json_loads(msgspec.json.decode, conn)
     set_json_dumps(_encoder.encode, conn)
 
@@ -57,12 +57,12 @@ async def open_pool(
 
     ``generic_plans=True`` plans each prepared statement once per connection
     (``plan_cache_mode=force_generic_plan``). For the workers' queue statements:
-    PostgreSQL otherwise kept re-planning the claim for every call (its generic
-    plan's estimate looks worse than it runs), 1-2 ms each, which was half the
-    database time of a claim of 10 jobs. Such a plan must suit a queue of none
-    or of millions of jobs: ``job_queue`` swings between the two faster than
-    its statistics follow, and a plan made while it was empty scanned and
-    sorted the whole table for every claim once it was full. These sessions
+    PostgreSQL otherwise re-plans the claim on every call (its generic plan's
+    estimate looks worse than it runs), and planning costs as much as running a
+    claim. Such a plan must suit a queue of none or of millions of jobs:
+    ``job_queue`` swings between the two faster than its statistics follow, and
+    a plan made while it is empty scans and sorts the whole table for every
+    claim once it is full. These sessions
     therefore also set ``enable_seqscan=off``: every queue statement is an
     index probe or an index-ordered scan by design. Their generic plans are
     checked in ``test_generic_plans.py``.

@@ -3,10 +3,9 @@
 Why not ``pg_notify`` inside the statement that changes the jobs: a transaction
 that notifies takes PostgreSQL's global notify lock before it commits and holds
 it until its commit record is flushed to disk, so all notifying commits of the
-cluster queue behind one another's WAL flush. Measured here (16 connections,
-synchronous commit): 5,100 inserts/s alone, 1,600-2,400/s with a ``pg_notify``
-in the same statement. A notification in a statement of its own writes no WAL
-and costs what ``SELECT 1`` costs.
+cluster queue behind one another's WAL flush and concurrent enqueues commit one
+at a time. A notification in a statement of its own writes no WAL and costs
+what ``SELECT 1`` costs.
 
 Notifications are wake-up calls, not the source of truth: a worker also polls,
 and long-polling clients re-read the job on a timer, so a notification lost to a
@@ -17,17 +16,16 @@ later requests are merged into the next one, so a burst of enqueues wakes the
 workers with one or two notifications instead of one each.
 
 Finished and cancel notifications may also wait a few milliseconds
-(``batch_delay``) to travel together: a worker finishing a batch of 10 jobs
-every millisecond would otherwise spend a quarter of its queue time (measured:
-client 77 -> 51 us per job) on one ``NOTIFY`` round trip per batch. Their
-listeners (long-polling clients, a worker stopping a cancelled backtest) do not
-notice 10 ms.
+(``batch_delay``) to travel together: a busy worker finishes batches back to
+back, and one ``NOTIFY`` round trip per batch would be a large share of its
+queue time. Their listeners (long-polling clients, a worker
+stopping a cancelled backtest) do not notice a delay of milliseconds.
 
 Pending notifications are sent at once when none went out for
-``pending_interval``, else when that interval has passed: the API answering
-1,000 submits a second spent a seventh of its time on one ``NOTIFY`` per submit,
-while a worker needs one wake-up, not a thousand. The first job after a quiet
-spell is announced without delay, so idle pickup latency does not change.
+``pending_interval``, else when that interval has passed: under a stream of
+submits one ``NOTIFY`` each would cost the API a round trip per request, while
+a worker needs one wake-up, not one per job. The first job after a quiet spell
+is announced without delay, so idle pickup latency does not change.
 """
 
 from __future__ import annotations
