@@ -19,11 +19,12 @@ STOP_SECONDS = 5.0
 async def stop_tasks(tasks: Iterable[asyncio.Task[Any]], *, timeout: float = STOP_SECONDS) -> None:
     """Cancel ``tasks`` and wait at most ``timeout`` seconds for them to end.
 
-    A compute worker's side task once outlived its cancellation in CI and hung
-    the exit (cause not pinned down; Python 3.11's ``asyncio.wait_for``, which
-    psycopg_pool uses, is one known way to lose a cancel). So the cancel is
-    repeated every half second until the tasks end, and a task still running at
-    the deadline is logged as ``task.stuck`` with where it waits, and left behind.
+    A single cancel is not always enough: a task can swallow it (Python 3.11's
+    ``asyncio.wait_for``, which psycopg_pool uses, is one known way to lose a
+    cancel), and the process's exit must not hang on such a task. So the cancel
+    is repeated every ``RECANCEL_SECONDS`` until the tasks end, and a task still
+    running at the deadline is logged as ``task.stuck`` with where it waits, and
+    left behind.
     """
     pending = {task for task in tasks if not task.done()}
     deadline = time.monotonic() + timeout

@@ -18,7 +18,7 @@ def provide_user(request: Request[Principal, Any, Any], services: NamedDependenc
 
     It names ``services`` only so that Litestar resolves the two one after the
     other: dependencies of one level are resolved concurrently in an anyio task
-    group, which cost about 5% of a submit's CPU for two attribute lookups.
+    group, whose overhead on every request far exceeds two attribute lookups.
     """
     return request.user
 

@@ -1,11 +1,11 @@
 """What an upload request carries, and where in the file a bad row is.
 
 Users reach for ``curl -F file=@bars.csv`` (multipart/form-data) as often as
-for ``--data-binary``; the multipart envelope used to reach the CSV parser
-whole and failed with a tokenizer error. The engine names a bad cell by data
-row (``data.high[17]``); an editor shows file lines, so the line is added.
-Re-uploading the same bars is answered with the dataset that already holds
-them instead of a second copy.
+for ``--data-binary``, so the file is taken out of a multipart envelope before
+it reaches the CSV parser, which would otherwise fail on the envelope with a
+tokenizer error. The engine names a bad cell by data row (``data.high[17]``);
+an editor shows file lines, so the line is added. Re-uploading the same bars
+is answered with the dataset that already holds them instead of a second copy.
 """
 
 from __future__ import annotations
