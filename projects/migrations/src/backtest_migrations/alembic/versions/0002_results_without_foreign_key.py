@@ -2,10 +2,10 @@
 
 A job's result is written only by the statement that finishes the job (or copies
 an identical job's result in the statement that inserts the job), so the key
-always exists by construction. The foreign key's per-row check cost the
-completion statement about a fifth of its time; a statement-level trigger keeps
-what the key's ON DELETE CASCADE gave: deleting jobs (directly or through their
-user or bundle) deletes their results.
+always exists by construction, and the foreign key's per-row check only slows
+down the completion statement; a statement-level trigger keeps what the key's
+ON DELETE CASCADE gave: deleting jobs (directly or through their user or
+bundle) deletes their results.
 
 Revision ID: 0002
 Revises: 0001

@@ -7,14 +7,14 @@ Create Date: 2026-12-02
 Every claim and every completion used to be a non-HOT update of backtest_jobs:
 its partial indexes on status (claim order, owner's pending jobs, owner's running
 jobs, succeeded jobs by hash) made PostgreSQL write four to five index entries
-per job and then clean them up again, which was most of the queue's database
-time. Those sets now live in job_queue, which a job enters at enqueue and leaves
+per job and then clean them up again, the bulk of the queue's database work.
+Those sets now live in job_queue, which a job enters at enqueue and leaves
 when it reaches a final state; backtest_jobs keeps indexes only on columns that
 never change, so claims, heartbeats and completions are HOT updates there, and
 its fillfactor drops to 50 so that a batch's new row versions fit on their pages.
 Identical-request reuse now finds results through job_results' primary key,
 which the config hash leads. The jobs' foreign keys to users and bundles become
-triggers (their per-row checks were a quarter of a bulk enqueue's database time).
+triggers (a bulk enqueue paid their per-row checks for every job).
 """
 
 from __future__ import annotations
@@ -117,9 +117,9 @@ def upgrade() -> None:
     op.drop_constraint("job_results_pkey", "job_results", type_="primary")
     op.create_primary_key("job_results_pkey", "job_results", ["config_hash", "job_id"])
     op.execute(_RESULTS_TRIGGER.format(match="r.config_hash = d.config_hash AND r.job_id = d.id"))
-    # The per-row foreign-key checks against users and bundles were a quarter of
-    # a bulk enqueue's database time; the enqueue guarantees both rows (it locks
-    # and updates the owner's; a bundle's is inserted in the same transaction).
+    # A bulk enqueue paid the per-row foreign-key checks against users and
+    # bundles for every job; the enqueue guarantees both rows (it locks and
+    # updates the owner's; a bundle's is inserted in the same transaction).
     # Their cascades become triggers, BEFORE each user or bundle row goes so that
     # the jobs are gone before the cascade to datasets (which jobs RESTRICT).
     op.drop_constraint("backtest_jobs_owner_id_fkey", "backtest_jobs", type_="foreignkey")

@@ -4,12 +4,10 @@ Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-02
 
-0001 stored them uncompressed (STORAGE EXTERNAL) because pglz cost ~6 ms of
-database time per 370 kB result. lz4 halves what a result takes on disk and in
-WAL (243 kB -> 114 kB per result of the benchmark's mix) for ~0.5 ms more per
-insert, and end to end the worker benchmark on PostgreSQL 15 ran no slower
-(75.8 and 85.8 against 71.9 and 78.2 backtests/s, database time per job 6.5 and
-5.9 against 7.4 and 6.3 ms, alternating runs): the smaller WAL pays for it.
+0001 stored them uncompressed (STORAGE EXTERNAL) because pglz's CPU cost per
+result outweighed the space it saved. lz4 is cheap enough: it roughly halves
+what a result takes on disk and in WAL, and the smaller WAL pays for the extra
+CPU per insert, so the worker's throughput does not drop.
 
 A server built without lz4 (the embedded pgserver build) keeps the old storage.
 Only values written from now on are compressed; older rows stay as they are.

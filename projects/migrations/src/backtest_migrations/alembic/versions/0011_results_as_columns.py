@@ -6,9 +6,9 @@ Create Date: 2026-12-03
 
 Results are written as their metrics (jsonb, ranked and filtered in SQL) and
 ``detail``: the equity curve and the trades as compressed column buffers made
-by ``backtest_shared.results`` (about 69 kB for 1,378 trades against 404 kB of
-JSON text, 114 kB after lz4). The bytes are compressed already, so the column
-is ``STORAGE EXTERNAL`` (PostgreSQL does not try again).
+by ``backtest_shared.results``, far smaller than the same data as JSON text,
+even after lz4. The bytes are compressed already, so the column is ``STORAGE
+EXTERNAL`` (PostgreSQL does not try again).
 
 Rows written before keep their JSON columns and are read as they are: the two
 JSON columns become nullable, and a row holds either form (checked).
