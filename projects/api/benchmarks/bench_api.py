@@ -281,7 +281,8 @@ def main() -> int:
         default=32,
         help=(
             "connections of the fixed-rate phase (h2load starts them together, each on its own timer, so "
-            "their requests likely arrive in step: 64 gave p99 79 ms where 24 and 32 gave 24-26 ms)"
+            "their requests tend to arrive in step: far more connections than the rate needs inflate p99 "
+            "with bursts the benchmark makes itself)"
         ),
     )
     parser.add_argument("--pool-max-size", type=int, default=10)

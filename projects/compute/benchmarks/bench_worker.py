@@ -12,8 +12,8 @@ until every job is final, stops the worker with SIGTERM and prints:
   the backtest process: dataset lookup, backtest, result encoding);
 * queue round-trip time per job, by statement (claim, complete, heartbeat, ...),
   measured by the worker around each awaited call (an upper bound of the
-  database time; ``complete`` includes storing the result: 1,378 trades, ~69 kB
-  as compact columns, ~400 kB as the JSON stored before);
+  database time; ``complete`` includes storing the result, 1,378 trades with
+  the default ``--bars``);
 * database time per job: ``pg_stat_database.active_time`` of the scratch
   database over the run (server time executing statements, all sessions)
   divided by the jobs; run with ``--bars 2000`` (small results) to see the

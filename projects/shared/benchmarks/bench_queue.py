@@ -79,8 +79,8 @@ async def _drain(
     """Claim and complete until empty; returns (jobs, first claim, last completion, db seconds)."""
     # Generic plans, finished notifications batched over 10 ms and a pool of two
     # connections, as the compute worker has them (its pool never has fewer than
-    # two). With one, the notifier's NOTIFY queued for the claim loop's connection
-    # and cost the loop 500 us of client CPU per statement at batches of 10.
+    # two). With one, the notifier's NOTIFY would queue for the claim loop's
+    # connection and the benchmark would time that wait, not the queue.
     pool = await open_pool(url, min_size=2, max_size=2, synchronous_commit=synchronous_commit, generic_plans=True)
     queue = JobQueue(pool, QueueSettings(notify_batch_delay_seconds=0.01))
     worker = uuid.uuid4()
