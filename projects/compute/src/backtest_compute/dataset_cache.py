@@ -12,12 +12,6 @@ from collections import OrderedDict
 from backtest_shared.engine import OHLCV
 
 
-def ohlcv_nbytes(data: OHLCV) -> int:
-    return sum(
-        int(array.nbytes) for array in (data.timestamps, data.open, data.high, data.low, data.close, data.volume)
-    )
-
-
 class DatasetCache:
     """LRU of content hash -> OHLCV, at most ``max_bytes`` in total (one oversized entry is still kept)."""
 
@@ -25,10 +19,6 @@ class DatasetCache:
         self.max_bytes = max_bytes
         self._entries: OrderedDict[str, tuple[OHLCV, int]] = OrderedDict()
         self._bytes = 0
-
-    @property
-    def total_bytes(self) -> int:
-        return self._bytes
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -47,7 +37,7 @@ class DatasetCache:
         old = self._entries.pop(content_hash, None)
         if old is not None:
             self._bytes -= old[1]
-        size = ohlcv_nbytes(data)
+        size = data.nbytes
         self._entries[content_hash] = (data, size)
         self._bytes += size
         # Evict the oldest, but never the entry just added.
