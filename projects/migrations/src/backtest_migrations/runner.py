@@ -47,7 +47,3 @@ def current_revision(database_url: str) -> str | None:
             return MigrationContext.configure(connection).get_current_revision()
     finally:
         engine.dispose()
-
-
-def is_at_head(database_url: str) -> bool:
-    return current_revision(database_url) == head_revision()

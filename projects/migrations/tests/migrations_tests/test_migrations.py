@@ -26,7 +26,7 @@ def test_migrations_produce_exactly_the_declared_schema(postgres_admin_url: str)
         runner.upgrade(url)
 
         assert _schema_differences(url) == []
-        assert runner.is_at_head(url)
+        assert runner.current_revision(url) == runner.head_revision()
 
 
 def test_migrations_create_the_lease_token_sequence(postgres_admin_url: str) -> None:
