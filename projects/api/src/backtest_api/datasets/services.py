@@ -29,7 +29,6 @@ from backtest_shared.engine import ohlcv_content_hash
 MAX_CACHED_DATASETS = 100_000
 
 PARQUET_MAGIC = b"PAR1"
-FORMATS = ("csv", "parquet")
 _FORMAT_NAMES = {"csv": "CSV", "parquet": "Parquet"}
 
 

@@ -79,17 +79,6 @@ class OHLCV:
     def __len__(self) -> int:
         return self.n_bars
 
-    def slice(self, start: int, stop: int) -> OHLCV:
-        """Bars ``start:stop`` (copies)."""
-        return OHLCV(
-            self.timestamps[start:stop].copy(),
-            self.open[start:stop].copy(),
-            self.high[start:stop].copy(),
-            self.low[start:stop].copy(),
-            self.close[start:stop].copy(),
-            self.volume[start:stop].copy(),
-        )
-
     @property
     def nbytes(self) -> int:
         return int(self.timestamps.nbytes + sum(getattr(self, name).nbytes for name in PRICE_COLUMNS))

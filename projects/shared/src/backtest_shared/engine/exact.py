@@ -30,8 +30,6 @@ FloatArray = npt.NDArray[np.float64]
 
 __all__ = ["Exact", "ScaledSegment", "segments", "sign"]
 
-ZERO = Fraction(0)
-
 
 @dataclass(frozen=True)
 class Exact:

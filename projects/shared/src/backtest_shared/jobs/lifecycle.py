@@ -34,11 +34,6 @@ class JobStatus(enum.StrEnum):
         """A final job never changes status again."""
         return self in FINAL_STATUSES
 
-    @property
-    def is_queued(self) -> bool:
-        """A queued job has exactly one row in ``job_queue``; no other job has one."""
-        return self in QUEUED_STATUSES
-
 
 class Transition(enum.StrEnum):
     """The events that move a job between states."""
@@ -54,7 +49,6 @@ class Transition(enum.StrEnum):
     CANCEL = "cancel"
 
 
-QUEUED_STATUSES: Final = frozenset({JobStatus.PENDING, JobStatus.RUNNING})
 FINAL_STATUSES: Final = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
 
 #: Every allowed change of status, and the events that cause it. ``None`` is
