@@ -10,6 +10,10 @@ per-trade Python object is built when a result is made. ``to_builtins`` gives
 back exactly the lists the JSON form held (same keys, same order, the same
 floats bit for bit), so clients see identical payloads whichever form a result
 was stored in.
+
+A *summary* (``summary_of``) keeps only a coarse curve: for results nobody is
+expected to open (a sweep's backtests), whose full detail is regenerated from
+the data and the config when someone does.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -62,11 +67,13 @@ _REASON_CODE = {name: code for code, name in enumerate(REASONS)}
 
 @dataclass(frozen=True)
 class ResultColumns:
-    """The curve and the trades of one result; ``n_bars`` is the length of the data it ran on."""
+    """The curve and the trades of one result; ``n_bars`` is the length of the data it ran on.
+    ``summary``: the trades are not held (their columns are empty) and the curve is coarse."""
 
     curve: dict[str, npt.NDArray[Any]]
     trades: dict[str, npt.NDArray[Any]]
     n_bars: int
+    summary: bool = False
 
     @property
     def n_trades(self) -> int:
@@ -76,12 +83,6 @@ class ResultColumns:
     def from_backtest(cls, result: BacktestResult, max_points: int = 1000) -> ResultColumns:
         """The stored columns of ``result``: its curve downsampled to at most ``max_points``
         points (``downsample_indices``; non-finite points dropped), all its trades."""
-        idx = downsample_indices(result.equity, max_points)
-        equity = result.equity[idx]
-        times = result.timestamps[idx]
-        finite = np.isfinite(equity)
-        if not finite.all():
-            equity, times = equity[finite], times[finite]
         s = result.schedule
         ts = result.timestamps
         trades: dict[str, npt.ArrayLike] = {
@@ -97,7 +98,15 @@ class ResultColumns:
             "entry_bar": s.entry_bar,
             "exit_bar": s.exit_bar,
         }
-        return cls.of({"time": times, "equity": equity}, trades, int(result.equity.shape[0]))
+        return cls.of(_curve(result, max_points), trades, int(result.equity.shape[0]))
+
+    @classmethod
+    def summary_of(cls, result: BacktestResult, max_points: int) -> ResultColumns:
+        """The summary of ``result``: its curve downsampled as ``from_backtest`` does it,
+        to at most ``max_points`` points; no trades."""
+        empty = {name: np.empty(0, dtype=dtype) for name, dtype in TRADE_DTYPES.items()}
+        columns = cls.of(_curve(result, max_points), empty, int(result.equity.shape[0]))
+        return replace(columns, summary=True)
 
     @classmethod
     def of(cls, curve: Mapping[str, npt.ArrayLike], trades: Mapping[str, npt.ArrayLike], n_bars: int) -> ResultColumns:
@@ -150,6 +159,17 @@ class ResultColumns:
             strict=True,
         )
         return curve, [dict(zip(TRADE_FIELDS, row, strict=True)) for row in rows]
+
+
+def _curve(result: BacktestResult, max_points: int) -> dict[str, npt.ArrayLike]:
+    """The stored curve of ``result``: ``downsample_indices`` points, non-finite ones dropped."""
+    idx = downsample_indices(result.equity, max_points)
+    equity = result.equity[idx]
+    times = result.timestamps[idx]
+    finite = np.isfinite(equity)
+    if not finite.all():
+        equity, times = equity[finite], times[finite]
+    return {"time": times, "equity": equity}
 
 
 def _cast(group: str, columns: Mapping[str, npt.ArrayLike], dtypes: Mapping[str, str]) -> dict[str, npt.NDArray[Any]]:
