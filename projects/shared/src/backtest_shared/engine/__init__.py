@@ -23,6 +23,7 @@ from backtest_shared.engine.metrics import Metrics
 from backtest_shared.engine.result import BacktestResult
 from backtest_shared.engine.result import StoredResult
 from backtest_shared.engine.result import Trade
+from backtest_shared.engine.signals import SeriesCache
 from backtest_shared.engine.spec import Condition
 from backtest_shared.engine.spec import Costs
 from backtest_shared.engine.spec import MoneyManagement
@@ -51,6 +52,7 @@ __all__ = [
     "Metrics",
     "MoneyManagement",
     "Rule",
+    "SeriesCache",
     "StoredResult",
     "StrategySpec",
     "SweepEntry",

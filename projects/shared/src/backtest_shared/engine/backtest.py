@@ -36,7 +36,7 @@ from backtest_shared.engine.spec import warmup_bars
 Progress = Callable[[float], None]
 FloatArray = npt.NDArray[np.float64]
 
-__all__ = ["Progress", "check_inputs", "check_scale", "run_backtest", "sim_config"]
+__all__ = ["Progress", "check_scale", "run_backtest", "sim_config"]
 
 
 def sim_config(spec: StrategySpec) -> SimConfig:
@@ -83,13 +83,6 @@ def check_scale(data: OHLCV, spec: StrategySpec) -> None:
             f"initial_capital x position_size x leverage / lowest open price = {units:.3g} units, "
             f"more than {MAX_POSITION_UNITS:g}; lower the capital or leverage, or rescale the prices",
         )
-
-
-def check_inputs(data: OHLCV, spec: StrategySpec) -> None:
-    validate_strategy(spec)
-    validate_ohlcv(data)
-    check_length(data, spec)
-    check_scale(data, spec)
 
 
 def check_finite(equity: FloatArray, pnl: FloatArray, size: FloatArray) -> None:
@@ -140,12 +133,32 @@ def simulate_spec(
     return BacktestResult(metrics, equity, data.timestamps, sched, size, pnl, return_pct)
 
 
-def run_backtest(data: OHLCV, spec: StrategySpec, *, progress: Progress | None = None) -> BacktestResult:
-    """Run one backtest; raises ``EngineValidationError`` before any work."""
-    check_inputs(data, spec)
+def run_backtest(
+    data: OHLCV,
+    spec: StrategySpec,
+    *,
+    progress: Progress | None = None,
+    cache: SeriesCache | None = None,
+) -> BacktestResult:
+    """Run one backtest; raises ``EngineValidationError`` before any work.
+
+    ``cache``, a ``SeriesCache`` of this very ``data``, shares price fields and
+    indicators between backtests on the same data, as a sweep does: a worker
+    running several children of one bundle computes each indicator once. The
+    result is the same, bit for bit, with or without it (indicators are pure
+    functions of the data and their parameters).
+    """
+    if cache is None:
+        cache = SeriesCache(data)
+    elif cache.data is not data:
+        raise ValueError("the SeriesCache was built for other data")
+    validate_strategy(spec)
+    validate_ohlcv(data)
+    check_length(data, spec)
+    check_scale(data, spec)
     if progress is not None:
         progress(0.05)
-    result = simulate_spec(data, spec, SeriesCache(data), progress)
+    result = simulate_spec(data, spec, cache, progress)
     if progress is not None:
         progress(1.0)
     return result

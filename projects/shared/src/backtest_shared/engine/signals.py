@@ -60,6 +60,11 @@ class SeriesCache:
         self._indicators: dict[Indicator, Outputs] = {}
         self._certified: dict[tuple[Indicator | None, str], Certified] = {}
 
+    @property
+    def indicator_count(self) -> int:
+        """Distinct indicators held; a long-lived cache is bounded by this (each holds arrays of ``n``)."""
+        return len(self._indicators)
+
     def price(self, name: str) -> FloatArray:
         cached = self._prices.get(name)
         if cached is not None:
