@@ -1,4 +1,5 @@
-"""Backtest reads: one job as its caller may see it, and listings (filters, keyset pagination)."""
+"""Backtest reads: one job as its caller may see it, its stored result, listings (filters, keyset
+pagination); and the one write of the API to a result: a summary replaced by the full detail."""
 
 from __future__ import annotations
 
@@ -37,6 +38,72 @@ async def visible_job(pool: AsyncConnectionPool[Any], job_id: uuid.UUID, owner_i
         row = await cur.fetchone()
         names = [column.name for column in cur.description or ()]
     return None if row is None else JobState(**dict(zip(names, row, strict=True)))
+
+
+#: A job's stored result by its primary key: metrics, the curve and the trades as JSON
+#: (rows older than the compact form) and the compact ``detail`` (complete, or a summary).
+GET_RESULT = """
+SELECT metrics, equity_curve, trades, detail FROM job_results
+ WHERE config_hash = %(config_hash)s AND job_id = %(id)s
+"""
+
+#: Replace a summary by the full detail regenerated from it. Only the summary that was
+#: read (``detail = %(summary)s``) is replaced, so the write is idempotent: of requests that
+#: regenerated the same job at once, the first writes and the others change nothing (they
+#: computed the same bytes). Nothing is written when the regenerated metrics are not the
+#: stored ones (``jsonb`` equality: numbers compare by value). Answers (same metrics,
+#: replaced); no row when the result is gone (its job was pruned meanwhile).
+REPLACE_SUMMARY = """
+WITH replaced AS (
+    UPDATE job_results SET detail = %(detail)s
+     WHERE config_hash = %(config_hash)s AND job_id = %(id)s
+       AND detail = %(summary)s AND metrics = %(metrics)s::jsonb
+    RETURNING 1
+)
+SELECT metrics = %(metrics)s::jsonb, EXISTS (SELECT 1 FROM replaced)
+  FROM job_results
+ WHERE config_hash = %(config_hash)s AND job_id = %(id)s
+"""
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """A ``job_results`` row as stored: ``detail`` is None for rows in the JSON form."""
+
+    metrics: dict[str, Any]
+    equity_curve: list[Any] | None
+    trades: list[Any] | None
+    detail: bytes | None
+
+
+async def stored_result(pool: AsyncConnectionPool[Any], job_id: uuid.UUID, config_hash: str) -> ResultRow | None:
+    """The stored result of the job (``config_hash`` is the job's), or None."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(GET_RESULT, {"id": job_id, "config_hash": config_hash})
+        row = await cur.fetchone()
+    if row is None:
+        return None
+    return ResultRow(
+        metrics=row[0], equity_curve=row[1], trades=row[2], detail=None if row[3] is None else bytes(row[3])
+    )
+
+
+async def replace_summary(
+    pool: AsyncConnectionPool[Any],
+    job_id: uuid.UUID,
+    config_hash: str,
+    *,
+    summary: bytes,
+    detail: bytes,
+    metrics_json: str,
+) -> tuple[bool, bool] | None:
+    """(the stored metrics equal ``metrics_json``, this call replaced ``summary`` by ``detail``),
+    or None if the result no longer exists (see ``REPLACE_SUMMARY``)."""
+    params = {"id": job_id, "config_hash": config_hash, "summary": summary, "detail": detail, "metrics": metrics_json}
+    async with pool.connection() as conn:
+        cur = await conn.execute(REPLACE_SUMMARY, params)
+        row = await cur.fetchone()
+    return None if row is None else (bool(row[0]), bool(row[1]))
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from backtest_api.backtests import repository
 from backtest_api.backtests.benchmark import buy_and_hold_return
 from backtest_api.backtests.repository import JobFilter
 from backtest_api.backtests.repository import list_jobs
+from backtest_api.backtests.results import job_result
 from backtest_api.backtests.schemas import Backtest
 from backtest_api.backtests.schemas import BacktestAccepted
 from backtest_api.backtests.schemas import BacktestCreate
@@ -149,7 +150,7 @@ async def wait_for_job(services: Services, user: Principal, job_id: uuid.UUID, w
 async def describe(services: Services, state: JobState) -> Backtest:
     result = None
     if state.status == "succeeded":
-        stored = await services.queue.get_result(state.id)
+        stored = await job_result(services, state)
         if stored is not None:
             metrics = {**stored.metrics, "buy_and_hold_return": await buy_and_hold_return(services, state.dataset_id)}
             result = BacktestResult(metrics=metrics, equity_curve=stored.equity_curve, trades=stored.trades)
@@ -180,9 +181,9 @@ async def cancel(services: Services, user: Principal, job_id: uuid.UUID) -> Back
 
 
 async def stored_result(services: Services, user: Principal, job_id: uuid.UUID) -> StoredResult:
-    """A succeeded backtest's stored result, else 404."""
+    """A succeeded backtest's stored result (its full detail), else 404."""
     state = await visible_job(services, user, job_id)
-    stored = await services.queue.get_result(job_id) if state.status == "succeeded" else None
+    stored = await job_result(services, state) if state.status == "succeeded" else None
     if stored is None:
         raise NotFoundError("result of backtest", job_id)
     return stored
