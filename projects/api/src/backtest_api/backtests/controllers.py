@@ -12,6 +12,7 @@ from litestar import Controller
 from litestar import Response
 from litestar import get
 from litestar import post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 from litestar.params import JSONBody
 from litestar.params import Parameter
@@ -25,7 +26,9 @@ from backtest_api.backtests.schemas import BacktestCreate
 from backtest_api.backtests.schemas import BacktestPage
 from backtest_api.core.dependencies import CurrentUser
 from backtest_api.core.dependencies import ServicesDep
+from backtest_api.core.errors import PROBLEM_MEDIA_TYPE
 from backtest_api.core.errors import InvalidRequestError
+from backtest_api.core.errors import Problem
 from backtest_api.core.jsonbody import require_json
 from backtest_api.core.openapi import links
 from backtest_api.core.openapi import problems
@@ -54,6 +57,18 @@ def _timestamp(name: str, value: str | None) -> dt.datetime | None:
         return dt.datetime.fromisoformat(value.replace("z", "Z").replace("t", "T").replace(" ", "T"))
     except ValueError:
         raise InvalidRequestError(name, f"{value!r} is not a valid date-time") from None
+
+
+#: Reads of a result stored as a summary regenerate its detail (``backtests/results.py``),
+#: and answer 409 when that cannot be done exactly.
+NOT_REPRODUCIBLE = {
+    409: ResponseSpec(
+        data_container=Problem,
+        media_type=PROBLEM_MEDIA_TYPE,
+        description="The result was stored as a summary and its trades cannot be regenerated exactly",
+        generate_examples=False,
+    )
+}
 
 
 class BacktestController(Controller):
@@ -123,6 +138,7 @@ class BacktestController(Controller):
     @get(
         "/{backtest_id:uuid}",
         operation_id="getBacktest",
+        responses=NOT_REPRODUCIBLE,
         summary="Get a backtest (status, progress, timestamps, error, result)",
     )
     async def get_backtest(
@@ -134,6 +150,7 @@ class BacktestController(Controller):
     @get(
         "/{backtest_id:uuid}/trades.csv",
         operation_id="getBacktestTradesCsv",
+        responses=NOT_REPRODUCIBLE,
         summary="A succeeded backtest's trades as CSV (ISO-8601 UTC times)",
         media_type="text/csv",
     )
@@ -150,6 +167,7 @@ class BacktestController(Controller):
     @get(
         "/{backtest_id:uuid}/equity.csv",
         operation_id="getBacktestEquityCsv",
+        responses=NOT_REPRODUCIBLE,
         summary="A succeeded backtest's equity curve and drawdown as CSV (ISO-8601 UTC times)",
         media_type="text/csv",
     )
