@@ -126,6 +126,36 @@ class QueueModel:
             running_after = self.running_count(owner) + sum(1 for i in ids if self.jobs[i].owner == owner)
             assert running_after <= cap, f"owner {owner} runs {running_after} jobs, cap {cap}"
 
+    def check_sibling_claim(
+        self, anchor_id: uuid.UUID, claimed: list[tuple[uuid.UUID, int]], limit: int, keys: dict[uuid.UUID, int]
+    ) -> None:
+        """Assert that a sibling claim took exactly the jobs it must, then apply it.
+
+        With one session there is nothing to skip, so the choice is exact: of the
+        owner's next ``4 * limit`` runnable jobs in fair order, those of the
+        anchor's bundle at its priority, as many as the limit and the owner's
+        cap allow, and none while a job of higher priority waits.
+        """
+        anchor = self.jobs[anchor_id]
+        runnable = self.runnable_pending()
+        expected: list[uuid.UUID] = []
+        if not any(self.jobs[i].priority > anchor.priority for i in runnable):
+            window = sorted((i for i in runnable if self.jobs[i].owner == anchor.owner), key=keys.__getitem__)
+            window = window[: 4 * limit]
+            siblings = [
+                i for i in window if self.jobs[i].bundle == anchor.bundle and self.jobs[i].priority == anchor.priority
+            ]
+            room = limit
+            if anchor.owner in self.caps:
+                room = min(room, max(self.caps[anchor.owner] - self.running_count(anchor.owner), 0))
+            expected = siblings[:room]
+        ids = [job_id for job_id, _ in claimed]
+        assert sorted(ids, key=str) == sorted(expected, key=str), "a sibling claim took other jobs than it must"
+        for job_id, attempt in claimed:
+            job = self.jobs[job_id]
+            assert attempt == job.attempts + 1
+            job.attempts += 1
+
     def _count_fairness(self, ids: list[uuid.UUID], keys: dict[uuid.UUID, int]) -> None:
         for watch in list(self.watches.values()):
             watched = self.jobs[watch.job]

@@ -27,6 +27,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from backtest_shared.db.pool import open_pool
 from backtest_shared.jobs.lifecycle import JobStatus
+from backtest_shared.jobs.models import ClaimedJob
 from backtest_shared.jobs.models import JobOutcome
 from backtest_shared.jobs.models import Lease
 from backtest_shared.jobs.models import SingleSubmit
@@ -199,6 +200,35 @@ class QueueMachine(RuleBasedStateMachine):
     def claim(self, worker: int, limit: int) -> None:
         worker_id = self.workers[worker]
         self._claimed(worker_id, self.run(self.queue.claim(worker_id, limit)), limit)
+
+    @rule(worker=worker_index, limit=st.integers(1, 4), position=st.integers(0, 63))
+    def claim_siblings(self, worker: int, limit: int, position: int) -> None:
+        """More children of some bundle's job, as a worker batching a sweep claims them."""
+        bundled = [i for i, job in self.model.jobs.items() if job.bundle is not None]
+        if not bundled:
+            return
+        anchor_id = bundled[position % len(bundled)]
+        anchor = self.model.jobs[anchor_id]
+        like = ClaimedJob(
+            id=anchor_id,
+            lease_token=0,
+            attempt=anchor.attempts,
+            max_attempts=anchor.max_attempts,
+            owner_id=anchor.owner,
+            bundle_id=anchor.bundle,
+            dataset_id=self.datasets[anchor.owner].id,
+            config_json="{}",
+            timeout_seconds=60,
+            priority=anchor.priority,
+        )
+        worker_id = self.workers[worker]
+        jobs = self.run(self.queue.claim_siblings(worker_id, like, limit))
+        keys = {job_id: stored.fair_key for job_id, stored in self.run(stored_jobs(self.pool)).items()}
+        self.model.check_sibling_claim(anchor_id, [(job.id, job.attempt) for job in jobs], limit, keys)
+        for job in jobs:
+            assert job.bundle_id == anchor.bundle and job.priority == anchor.priority
+            self.model.claimed(job.id, worker_id, job.lease_token)
+            self.holding[worker_id][job.id] = job.lease_token
 
     def _writes(self, worker_id: uuid.UUID, data: st.DataObject, most: int = 4) -> list[tuple[uuid.UUID, int]]:
         """Some of the jobs the worker believes it holds, which it now writes (and forgets).

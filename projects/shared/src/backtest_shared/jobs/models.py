@@ -53,6 +53,7 @@ class ClaimedJob(msgspec.Struct, frozen=True, kw_only=True):
     #: The config as stored, JSON text: the worker passes it on without parsing it.
     config_json: str
     timeout_seconds: int
+    priority: int = 0
 
     @property
     def config(self) -> dict[str, Any]:

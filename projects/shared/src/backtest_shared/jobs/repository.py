@@ -91,6 +91,7 @@ def _claimed_job(row: Sequence[Any]) -> ClaimedJob:
         dataset_id=row[6],
         config_json=row[7],
         timeout_seconds=row[8],
+        priority=row[9],
     )
 
 
@@ -204,6 +205,29 @@ class JobQueue:
         rows = await self._fetchall(
             queue_sql.CLAIM,
             {"worker_id": worker_id, "limit": limit, "lease_seconds": self.settings.lease_seconds},
+        )
+        return [_claimed_job(row) for row in rows]
+
+    async def claim_siblings(self, worker_id: uuid.UUID, job: ClaimedJob, limit: int) -> list[ClaimedJob]:
+        """Claim up to ``limit`` more waiting children of ``job``'s bundle on its dataset, to run with it.
+
+        Empty for a job outside a bundle. The batch extends its owner's turn: it
+        honours the owner's running cap and yields to any waiting job of higher
+        priority (``queue_sql.CLAIM_SIBLINGS``).
+        """
+        if limit <= 0 or job.bundle_id is None:
+            return []
+        rows = await self._fetchall(
+            queue_sql.CLAIM_SIBLINGS,
+            {
+                "worker_id": worker_id,
+                "limit": limit,
+                "lease_seconds": self.settings.lease_seconds,
+                "owner_id": job.owner_id,
+                "bundle_id": job.bundle_id,
+                "dataset_id": job.dataset_id,
+                "priority": job.priority,
+            },
         )
         return [_claimed_job(row) for row in rows]
 

@@ -82,13 +82,13 @@ candidates AS (
       FROM chosen
      WHERE j.id = chosen.id
     RETURNING j.id, j.lease_token, j.attempts, j.max_attempts, j.owner_id, j.bundle_id,
-              j.dataset_id, j.config::text, j.timeout_seconds
+              j.dataset_id, j.config::text, j.timeout_seconds, j.priority
 ), taken AS (
     UPDATE job_queue SET claimed = true WHERE ctid = ANY(ARRAY(SELECT queue_row FROM chosen))
 )
 SELECT 'claimed' AS kind, c.id, NULL::text AS status, c.lease_token, c.attempts, c.max_attempts, c.owner_id,
-       c.bundle_id, c.dataset_id, c.config, c.timeout_seconds
+       c.bundle_id, c.dataset_id, c.config, c.timeout_seconds, c.priority
   FROM claimed c
 UNION ALL
-SELECT 'finished', f.id, f.status, NULL, NULL, NULL, NULL, f.bundle_id, NULL, NULL, NULL
+SELECT 'finished', f.id, f.status, NULL, NULL, NULL, NULL, f.bundle_id, NULL, NULL, NULL, NULL
   FROM finished f

@@ -31,6 +31,7 @@ they share. Import them from here: ``queue_sql.CLAIM``.
 from __future__ import annotations
 
 from backtest_shared.jobs.queue_sql.claim import CLAIM
+from backtest_shared.jobs.queue_sql.claim import CLAIM_SIBLINGS
 from backtest_shared.jobs.queue_sql.claim import COMPLETE
 from backtest_shared.jobs.queue_sql.claim import COMPLETE_AND_CLAIM
 from backtest_shared.jobs.queue_sql.claim import FAIL
@@ -74,6 +75,7 @@ __all__ = [
     "ENQUEUE_EACH",
     "INSERT_BUNDLE",
     "CLAIM",
+    "CLAIM_SIBLINGS",
     "HEARTBEAT",
     "REPORT_PROGRESS",
     "COMPLETE",

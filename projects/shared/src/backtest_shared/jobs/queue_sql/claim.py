@@ -19,8 +19,28 @@ from backtest_shared.jobs.queue_sql.fragments import _leave_queue
 from backtest_shared.jobs.queue_sql.fragments import _log_finishes
 from backtest_shared.jobs.queue_sql.fragments import _settle_queue
 
+#: The CTEs ``claimed`` and ``taken``: the jobs of CTE ``chosen`` (id, queue_row),
+#: locked by it, start running under fresh leases, and their queue rows are marked.
+_TAKE_CHOSEN: Final = """claimed AS (
+    UPDATE backtest_jobs j
+       SET status = 'running',
+           worker_id = %(worker_id)s,
+           lease_token = nextval('backtest_jobs_lease_token_seq'),
+           attempts = j.attempts + 1,
+           lease_expires_at = now() + %(lease_seconds)s * interval '1 second',
+           heartbeat_at = now(),
+           started_at = now(),
+           progress = 0
+      FROM chosen
+     WHERE j.id = chosen.id
+    RETURNING j.id, j.lease_token, j.attempts, j.max_attempts, j.owner_id, j.bundle_id,
+              j.dataset_id, j.config::text, j.timeout_seconds, j.priority
+), taken AS (
+    UPDATE job_queue SET claimed = true WHERE ctid = ANY(ARRAY(SELECT queue_row FROM chosen))
+)"""
+
 # Claiming, as CTEs shared by CLAIM and COMPLETE_AND_CLAIM; ``claimed`` holds the result.
-_CLAIM_CTES: Final = """
+_CLAIM_CTES: Final = f"""
 candidates AS (
     -- Locking rechecks the latest version, so a job claimed by another worker
     -- since this statement's snapshot is skipped, and ``queue_row`` is the
@@ -61,30 +81,56 @@ candidates AS (
           LIMIT %(limit)s)
     ) AS admitted
     LIMIT %(limit)s
-), claimed AS (
-    UPDATE backtest_jobs j
-       SET status = 'running',
-           worker_id = %(worker_id)s,
-           lease_token = nextval('backtest_jobs_lease_token_seq'),
-           attempts = j.attempts + 1,
-           lease_expires_at = now() + %(lease_seconds)s * interval '1 second',
-           heartbeat_at = now(),
-           started_at = now(),
-           progress = 0
-      FROM chosen
-     WHERE j.id = chosen.id
-    RETURNING j.id, j.lease_token, j.attempts, j.max_attempts, j.owner_id, j.bundle_id,
-              j.dataset_id, j.config::text, j.timeout_seconds
-), taken AS (
-    UPDATE job_queue SET claimed = true WHERE ctid = ANY(ARRAY(SELECT queue_row FROM chosen))
-)"""
+), {_TAKE_CHOSEN}"""
 
 _CLAIMED_COLUMNS: Final = (
     "c.id, c.lease_token, c.attempts, c.max_attempts, c.owner_id, c.bundle_id, c.dataset_id, c.config, "
-    "c.timeout_seconds"
+    "c.timeout_seconds, c.priority"
 )
 
 CLAIM: Final = _compact(f"WITH {_CLAIM_CTES}\nSELECT {_CLAIMED_COLUMNS} FROM claimed c")
+
+#: Claim more waiting children of the bundle a worker just claimed a job of, to
+#: run them together (one data load, shared indicators). Same owner, bundle,
+#: dataset and priority as that job, taken from a bounded window of the owner's
+#: next waiting jobs in fair order, never past the owner's running cap, and
+#: never while a job of higher priority waits: a batch only extends its
+#: owner's turn. Rows other claims hold are skipped, as in CLAIM.
+CLAIM_SIBLINGS: Final = _compact(
+    f"""
+WITH room AS (
+    SELECT least(%(limit)s, coalesce(
+               (SELECT greatest(u.max_running_jobs
+                                - (SELECT count(*) FROM job_queue r WHERE r.owner_id = u.id AND r.claimed), 0)
+                  FROM users u
+                 WHERE u.id = %(owner_id)s AND u.max_running_jobs IS NOT NULL),
+               %(limit)s)) AS jobs
+), window_keys AS (
+    -- The owner's next waiting jobs (job_queue_pending_idx), of which the
+    -- bundle's children on this dataset are kept.
+    SELECT w.fair_key
+      FROM (SELECT q.job_id, q.fair_key
+              FROM job_queue q
+             WHERE q.owner_id = %(owner_id)s AND NOT q.claimed AND q.run_after <= now()
+             ORDER BY q.fair_key
+             LIMIT %(limit)s * 4) w
+      JOIN backtest_jobs j ON j.id = w.job_id
+     WHERE j.bundle_id = %(bundle_id)s AND j.dataset_id = %(dataset_id)s
+), chosen AS (
+    SELECT q.job_id AS id, q.ctid AS queue_row
+      FROM job_queue q
+     WHERE q.owner_id = %(owner_id)s AND NOT q.claimed AND q.run_after <= now()
+       AND q.fair_key = ANY(ARRAY(SELECT fair_key FROM window_keys))
+       AND q.priority = %(priority)s
+       AND NOT EXISTS (SELECT 1 FROM job_queue h
+                        WHERE NOT h.claimed AND h.priority > %(priority)s AND h.run_after <= now())
+     ORDER BY q.fair_key
+     LIMIT (SELECT jobs FROM room)
+       FOR UPDATE SKIP LOCKED
+), {_TAKE_CHOSEN}
+SELECT {_CLAIMED_COLUMNS} FROM claimed c
+"""
+)
 
 HEARTBEAT: Final = f"""
 WITH worker AS (
@@ -141,10 +187,10 @@ COMPLETE_AND_CLAIM: Final = _compact(
     f"""
 WITH {_COMPLETE_CTES}, {_CLAIM_CTES}
 SELECT 'claimed' AS kind, c.id, NULL::text AS status, c.lease_token, c.attempts, c.max_attempts, c.owner_id,
-       c.bundle_id, c.dataset_id, c.config, c.timeout_seconds
+       c.bundle_id, c.dataset_id, c.config, c.timeout_seconds, c.priority
   FROM claimed c
 UNION ALL
-SELECT 'finished', f.id, f.status, NULL, NULL, NULL, NULL, f.bundle_id, NULL, NULL, NULL
+SELECT 'finished', f.id, f.status, NULL, NULL, NULL, NULL, f.bundle_id, NULL, NULL, NULL, NULL
   FROM finished f
 """
 )
