@@ -1,4 +1,4 @@
-"""The backtest process: a long-lived child that runs one backtest at a time.
+"""The backtest process: a long-lived child that runs backtests one after another.
 
 It runs at a lower CPU priority (nice 10) so the worker's I/O loop and a
 co-located PostgreSQL stay responsive under full load, and ignores SIGINT and
@@ -8,7 +8,9 @@ process stops children itself (a ``None`` message, or SIGKILL).
 
 Market data is loaded by the child itself (one short-lived connection per
 dataset it has not seen) and kept in a ``DatasetCache``, so the main process
-never ships megabytes per job.
+never ships megabytes per job. Indicators of the last dataset are kept too
+(``IndicatorCache``): children of one bundle, run as a batch or one by one,
+compute each distinct indicator once.
 """
 
 from __future__ import annotations
@@ -29,18 +31,28 @@ from backtest_compute.protocol import Finished
 from backtest_compute.protocol import Progress
 from backtest_compute.protocol import Ready
 from backtest_compute.protocol import RunBacktest
+from backtest_compute.protocol import RunBatch
 from backtest_shared.datasets.store import LOAD_PARQUET
 from backtest_shared.db.urls import psycopg_url
 from backtest_shared.engine import OHLCV
 from backtest_shared.engine import EngineValidationError
+from backtest_shared.engine import SeriesCache
 from backtest_shared.engine import decode_strategy
 from backtest_shared.engine import load_parquet
 from backtest_shared.engine import ohlcv_content_hash
 from backtest_shared.engine import run_backtest
 from backtest_shared.results import encode_result
+from backtest_shared.results import encode_summary
 
 #: The child sends progress at most this often (the main process throttles the database writes).
 PROGRESS_EVERY_SECONDS = 0.5
+
+#: Indicator arrays a backtest process keeps for its last dataset, in bytes
+#: (each distinct indicator holds a few float64 arrays of the dataset's length).
+INDICATOR_CACHE_BYTES = 256 * 1024 * 1024
+#: Arrays of the dataset's length one cached indicator holds, counted generously
+#: (outputs plus the rounding bounds and exact values kept for comparisons).
+_ARRAYS_PER_INDICATOR = 6
 
 #: Environment every backtest process gets: one BLAS/OpenMP thread (the slots are
 #: the parallelism), and glibc malloc settings that keep the engine's large
@@ -99,6 +111,26 @@ class DatasetLoader:
         return str(row[0]), bytes(row[1])
 
 
+class IndicatorCache:
+    """The ``SeriesCache`` of the dataset the process used last, bounded in size.
+
+    Replaced when another dataset comes (``DatasetCache`` hands out the same
+    ``OHLCV`` object for the same content, so identity names the data), and
+    emptied once it holds more indicators than ``INDICATOR_CACHE_BYTES`` allows.
+    """
+
+    def __init__(self, budget_bytes: int = INDICATOR_CACHE_BYTES) -> None:
+        self._budget = budget_bytes
+        self._series: SeriesCache | None = None
+
+    def for_data(self, data: OHLCV) -> SeriesCache:
+        series = self._series
+        most = max(4, self._budget // (max(data.n_bars, 1) * 8 * _ARRAYS_PER_INDICATOR))
+        if series is None or series.data is not data or series.indicator_count > most:
+            series = self._series = SeriesCache(data)
+        return series
+
+
 def _strategy_of(config_json: str) -> Any:
     """The strategy part of a stored job config (validated by ``decode_strategy``)."""
     try:
@@ -108,7 +140,9 @@ def _strategy_of(config_json: str) -> Any:
     return config.get("strategy") if isinstance(config, dict) else None
 
 
-def run_one(task: RunBacktest, loader: DatasetLoader, conn: Connection) -> Finished | Failed:
+def run_one(
+    task: RunBacktest, loader: DatasetLoader, indicators: IndicatorCache, conn: Connection
+) -> Finished | Failed:
     """Run a task, turning every exception into a ``Failed`` reply of the right kind."""
     started = time.perf_counter()
     try:
@@ -131,11 +165,12 @@ def run_one(task: RunBacktest, loader: DatasetLoader, conn: Connection) -> Finis
             last_sent = now
             conn.send(Progress(seq=task.seq, fraction=fraction))
 
+    encode = encode_summary if task.summary else encode_result
     try:
         spec = decode_strategy(_strategy_of(task.config_json))
         reply = Finished(
             seq=task.seq,
-            result=encode_result(run_backtest(data, spec, progress=progress)),
+            result=encode(run_backtest(data, spec, progress=progress, cache=indicators.for_data(data))),
             load_ms=(loaded - started) * 1000,
             run_ms=(time.perf_counter() - loaded) * 1000,
             dataset_cached=cached,
@@ -156,13 +191,16 @@ def child_main(conn: Connection, database_url: str, cache_bytes: int) -> None:
     except OSError:
         pass
     loader = DatasetLoader(database_url, cache_bytes)
+    indicators = IndicatorCache()
     try:
         conn.send(Ready(pid=os.getpid()))
         while True:
-            task = conn.recv()
-            if task is None:
+            message = conn.recv()
+            if message is None:
                 return
-            conn.send(run_one(task, loader, conn))
+            tasks = message.tasks if isinstance(message, RunBatch) else (message,)
+            for task in tasks:
+                conn.send(run_one(task, loader, indicators, conn))
     except (EOFError, BrokenPipeError, ConnectionResetError):
         # The main process is gone: nobody will read our results.
         return

@@ -45,25 +45,20 @@ class Keepalive:
         self.stats = stats
         #: Latest unwritten progress by job; written and cleared once per interval.
         self._progress: dict[uuid.UUID, float] = {}
-        #: Which job each busy slot runs, to map a slot's progress to its job.
-        self._slot_job: dict[int, uuid.UUID] = {}
-
-    def started(self, running: RunningJob) -> None:
-        self._slot_job[running.slot.index] = running.job.id
 
     def ended(self, running: RunningJob) -> None:
         self._progress.pop(running.job.id, None)
-        self._slot_job.pop(running.slot.index, None)
 
     def on_cancel(self, job_id: uuid.UUID) -> None:
         running = self.running.get(job_id)
         if running is not None and running.request_abort("cancelled"):
             event(log, "job.cancel_requested", job_id=job_id, worker=self.worker_id)
 
-    def on_progress(self, slot_index: int, fraction: float) -> None:
-        job_id = self._slot_job.get(slot_index)
-        if job_id is not None:
-            self._progress[job_id] = fraction
+    def on_progress(self, job_id: str, fraction: float) -> None:
+        """A backtest process reported progress of one of its tasks (a job this worker holds)."""
+        held = uuid.UUID(job_id)
+        if held in self.running:
+            self._progress[held] = fraction
 
     async def heartbeat_loop(self) -> None:
         interval = self.settings.heartbeat_interval

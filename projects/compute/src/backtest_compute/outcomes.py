@@ -36,8 +36,9 @@ from backtest_shared.results import EncodedResult
 #: The worker's parts log under one logger name, so operators filter one name.
 log = logging.getLogger("backtest_compute.worker")
 
-#: A finished job's lease and its result in the stored form.
-Completion = tuple[Lease, EncodedResult]
+#: A finished job's lease, its result in the stored form, and whether its slot
+#: is then free (so the same statement may claim the slot's next job).
+Completion = tuple[Lease, EncodedResult, bool]
 #: A completion's answer: the job's final status (None: lease lost) and the job
 #: claimed in the same statement for the slot it frees, if any.
 Handoff = tuple[str | None, ClaimedJob | None]
@@ -75,10 +76,14 @@ class OutcomeWriter:
         """How long a final write is retried: past that the lease has expired anyway."""
         return max(30.0, 2 * self.settings.lease_seconds)
 
-    async def complete(self, running: RunningJob, reply: Finished) -> ClaimedJob | None:
-        """Store the result; returns the job claimed for the freed slot in the same statement, if any."""
+    async def complete(self, running: RunningJob, reply: Finished, *, frees_slot: bool = True) -> ClaimedJob | None:
+        """Store the result; returns the job claimed for the freed slot in the same statement, if any.
+
+        ``frees_slot`` is False for a job of a batch whose slot still runs others:
+        nothing is claimed for it.
+        """
         started = time.monotonic()
-        result: Completion = (running.lease, reply.result)
+        result: Completion = (running.lease, reply.result, frees_slot)
         try:
             status, next_job = await self._completions.submit(result)
         except Exception as exc:
@@ -100,10 +105,12 @@ class OutcomeWriter:
         The worker so never holds more jobs than slots, yet a busy slot costs one
         round trip per job instead of two. Nothing is claimed once stopping.
         """
-        limit = 0 if self._stopping.is_set() or "claim" in self.health.failing else len(results)
+        freed = sum(1 for _, _, frees_slot in results if frees_slot)
+        limit = 0 if self._stopping.is_set() or "claim" in self.health.failing else freed
+        stored = [(lease, result) for lease, result, _ in results]
         try:
             statuses, claimed = await with_retry(
-                lambda: self.stats.timed(self.queue.complete_encoded_and_claim(results, self.worker_id, limit)),
+                lambda: self.stats.timed(self.queue.complete_encoded_and_claim(stored, self.worker_id, limit)),
                 give_up_after=self._give_up_after,
             )
         except psycopg.DatabaseError as exc:
@@ -114,11 +121,14 @@ class OutcomeWriter:
             self.health.failed("claim", "COMPLETE_AND_CLAIM", exc, worker=self.worker_id, limit=limit)
             self._wake.set()
             statuses = await with_retry(
-                lambda: self.stats.timed(self.queue.complete_encoded(results)), give_up_after=self._give_up_after
+                lambda: self.stats.timed(self.queue.complete_encoded(stored)), give_up_after=self._give_up_after
             )
             claimed = []
-        handoffs: list[ClaimedJob | None] = [*claimed, *([None] * (len(results) - len(claimed)))]
-        return [(statuses.get(lease.job_id), job) for (lease, _), job in zip(results, handoffs, strict=True)]
+        next_jobs = iter(claimed)
+        return [
+            (statuses.get(lease.job_id), next(next_jobs, None) if frees_slot else None)
+            for lease, _, frees_slot in results
+        ]
 
     async def fail_reply(self, running: RunningJob, reply: Failed) -> None:
         retry = reply.kind == "error"
@@ -129,16 +139,18 @@ class OutcomeWriter:
             # FAIL ends a job whose cancel was requested as 'cancelled', fenced.
             await self.fail(running, "cancelled by request", retry=False, outcome="cancelled")
         elif reason == "shutdown":
-            try:
-                statuses = await with_retry(
-                    lambda: self.stats.timed(self.queue.release([running.lease])), give_up_after=10
-                )
-            except Exception as exc:
-                self._log_write_failure(running, exc)
-                return
-            self._finished(running, statuses.get(running.job.id, "lost"), outcome="released")
+            await self.hand_back(running)
         else:
             self._finished(running, "lost", outcome="lost")
+
+    async def hand_back(self, running: RunningJob) -> None:
+        """Return a held job to the queue as it was (its attempt not counted): stopping, or a batch cut short."""
+        try:
+            statuses = await with_retry(lambda: self.stats.timed(self.queue.release([running.lease])), give_up_after=10)
+        except Exception as exc:
+            self._log_write_failure(running, exc)
+            return
+        self._finished(running, statuses.get(running.job.id, "lost"), outcome="released")
 
     async def fail(self, running: RunningJob, message: str, *, retry: bool, outcome: str) -> None:
         started = time.monotonic()

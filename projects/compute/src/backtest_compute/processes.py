@@ -1,4 +1,4 @@
-"""Backtest processes as seen from the asyncio loop: send a task, await its reply, or kill it.
+"""Backtest processes as seen from the asyncio loop: send tasks, await their replies, or kill it.
 
 Each process has a reader thread that blocks on its end of the pipe and hands
 every message to the loop (``call_soon_threadsafe``). A result is a few hundred
@@ -17,8 +17,10 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Callable
+from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from typing import NamedTuple
 
 from backtest_compute.child import CHILD_ENVIRONMENT
 from backtest_compute.child import child_main
@@ -27,6 +29,7 @@ from backtest_compute.protocol import Finished
 from backtest_compute.protocol import Progress
 from backtest_compute.protocol import Ready
 from backtest_compute.protocol import RunBacktest
+from backtest_compute.protocol import RunBatch
 
 #: How long a new backtest process may take to import the engine and say it is ready.
 START_TIMEOUT_SECONDS = 60.0
@@ -40,11 +43,24 @@ class ProcessDiedError(Exception):
     """The backtest process exited while it held a task (crash, OOM kill, SIGKILL)."""
 
 
-ProgressCallback = Callable[[int, float], None]
+#: Called with (job id, fraction done) for the progress a process reports.
+ProgressCallback = Callable[[str, float], None]
+
+
+class TaskSpec(NamedTuple):
+    """One task to run: the job, its dataset, its config as stored, and whether to store a summary."""
+
+    job_id: str
+    dataset_id: str
+    config_json: str
+    summary: bool = False
+
+
+Reply = Finished | Failed
 
 
 class BacktestProcess:
-    """One long-lived backtest process; runs one task at a time. Use from the event loop only."""
+    """One long-lived backtest process; runs one task or one batch at a time. Use from the event loop only."""
 
     def __init__(self, index: int, database_url: str, cache_bytes: int, on_progress: ProgressCallback) -> None:
         self.index = index
@@ -56,7 +72,8 @@ class BacktestProcess:
         #: Incremented per started process, so messages from a replaced process are ignored.
         self._generation = 0
         self._ready: asyncio.Future[int] | None = None
-        self._reply: asyncio.Future[Finished | Failed] | None = None
+        #: The reply each outstanding task's ``seq`` awaits, and its job id.
+        self._replies: dict[int, tuple[str, asyncio.Future[Reply]]] = {}
         self._seq = 0
         #: Exit code of the last process reaped by ``kill`` (negative: killed by that signal).
         self.last_exitcode: int | None = None
@@ -102,22 +119,44 @@ class BacktestProcess:
             await self.kill()
             raise
 
-    async def run(self, job_id: str, dataset_id: str, config_json: str) -> Finished | Failed:
-        """Send one task and wait for its outcome; raises ``ProcessDiedError`` if the process dies."""
-        if self._conn is None or self._reply is not None:
+    def run_batch(self, tasks: Sequence[TaskSpec]) -> list[asyncio.Future[Reply]]:
+        """Send tasks to run in order; one future per task, in order.
+
+        Each future gets its task's outcome as soon as the process sends it, or
+        ``ProcessDiedError`` if the process dies (or is killed) first.
+        """
+        if self._conn is None or self._replies:
             raise RuntimeError(f"backtest process {self.index} is not idle")
-        self._seq += 1
-        task = RunBacktest(seq=self._seq, job_id=job_id, dataset_id=dataset_id, config_json=config_json)
-        self._reply = asyncio.get_running_loop().create_future()
-        reply = self._reply
+        loop = asyncio.get_running_loop()
+        messages: list[RunBacktest] = []
+        futures: list[asyncio.Future[Reply]] = []
+        for task in tasks:
+            self._seq += 1
+            messages.append(
+                RunBacktest(
+                    seq=self._seq,
+                    job_id=task.job_id,
+                    dataset_id=task.dataset_id,
+                    config_json=task.config_json,
+                    summary=task.summary,
+                )
+            )
+            future: asyncio.Future[Reply] = loop.create_future()
+            self._replies[self._seq] = (task.job_id, future)
+            futures.append(future)
         try:
-            self._conn.send(task)
+            self._conn.send(messages[0] if len(messages) == 1 else RunBatch(tasks=tuple(messages)))
         except OSError:
             self._detach()
+        return futures
+
+    async def run(self, job_id: str, dataset_id: str, config_json: str) -> Reply:
+        """Send one task and wait for its outcome; raises ``ProcessDiedError`` if the process dies."""
+        (future,) = self.run_batch([TaskSpec(job_id, dataset_id, config_json)])
         try:
-            return await reply
+            return await future
         finally:
-            self._reply = None
+            self._replies.clear()
 
     async def kill(self) -> None:
         """SIGKILL the process (a running backtest stops at once) and reap it."""
@@ -146,8 +185,10 @@ class BacktestProcess:
         """
         self._conn = None
         error = ProcessDiedError(f"backtest process {self.index} died")
-        if self._reply is not None and not self._reply.done():
-            self._reply.set_exception(error)
+        replies, self._replies = self._replies, {}
+        for _, future in replies.values():
+            if not future.done():
+                future.set_exception(error)
         if self._ready is not None and not self._ready.done():
             self._ready.set_exception(error)
 
@@ -177,9 +218,12 @@ class BacktestProcess:
             return
         if not isinstance(message, Progress | Finished | Failed):
             return
-        if message.seq != self._seq or self._reply is None or self._reply.done():
+        waiting = self._replies.get(message.seq)
+        if waiting is None or waiting[1].done():
             return  # a late message about a task we no longer wait for
+        job_id, future = waiting
         if isinstance(message, Progress):
-            self._on_progress(self.index, message.fraction)
+            self._on_progress(job_id, message.fraction)
         else:
-            self._reply.set_result(message)
+            del self._replies[message.seq]
+            future.set_result(message)

@@ -21,6 +21,19 @@ class RunBacktest(msgspec.Struct, frozen=True, kw_only=True):
     dataset_id: str
     #: The job's config as stored (JSON text); parsed here, not in the I/O process.
     config_json: str
+    #: Store the summary form (metrics and a small curve; the rest is regenerated
+    #: on request): a sweep's children, whose trades few read.
+    summary: bool = False
+
+
+class RunBatch(msgspec.Struct, frozen=True, kw_only=True):
+    """Run these tasks in order, one reply each, as soon as each is done.
+
+    The tasks are children of one bundle on one dataset: the process loads the
+    data once and computes each indicator once for all of them.
+    """
+
+    tasks: tuple[RunBacktest, ...]
 
 
 class Ready(msgspec.Struct, frozen=True, kw_only=True):

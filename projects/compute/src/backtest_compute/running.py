@@ -49,6 +49,8 @@ class WorkerStats:
     """The worker's own counters, logged at exit (and read by tests and the benchmark)."""
 
     claimed: int = 0
+    #: Of ``claimed``, the jobs claimed to run in a batch with a sibling (``batches``).
+    batched: int = 0
     finished: dict[str, int] = field(default_factory=dict)
     busy: int = 0
     max_busy: int = 0
@@ -67,6 +69,7 @@ class WorkerStats:
         """The counters as logged when the worker stops."""
         return {
             "claimed": self.claimed,
+            "batched": self.batched,
             "finished": self.finished,
             "max_busy": self.max_busy,
             "queue_calls": self.queue_calls,

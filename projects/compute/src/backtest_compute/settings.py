@@ -106,6 +106,17 @@ class WorkerSettings:
     retention_batch: Annotated[int, Setting("most jobs one pruning statement deletes (one batch per reaper pass)")] = (
         DEFAULT_BATCH
     )
+    sweep_batch: Annotated[
+        int,
+        Setting(
+            "most children of one bundle a slot claims and runs together, sharing the data and indicators; "
+            "1 runs every job alone (docs/compute.md, 'Sweeps run as sweeps')"
+        ),
+    ] = 16
+    sweep_batch_seconds: Annotated[
+        float,
+        Setting("a batch of a bundle's children is sized to run about this long, from the bundle's measured speed"),
+    ] = 1.0
     synchronous_commit: Annotated[
         bool,
         Setting(
@@ -144,6 +155,10 @@ class WorkerSettings:
             raise ValueError("dataset_cache_bytes must not be negative")
         if self.retention_days < 0:
             raise ValueError("retention_days must not be negative (0 keeps finished jobs forever)")
+        if self.sweep_batch < 1:
+            raise ValueError("sweep_batch must be at least 1 (1 turns batching off)")
+        if self.sweep_batch_seconds <= 0:
+            raise ValueError("sweep_batch_seconds must be positive")
         if self.retention_batch < 1:
             raise ValueError("retention_batch must be at least 1")
 

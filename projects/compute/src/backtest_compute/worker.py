@@ -35,6 +35,8 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from backtest_compute.batches import BatchSizer
+from backtest_compute.batches import run_on_slot
 from backtest_compute.dbretry import TRANSIENT_ERRORS
 from backtest_compute.dbretry import with_retry
 from backtest_compute.health import WorkerHealth
@@ -43,8 +45,6 @@ from backtest_compute.listener import listen_forever
 from backtest_compute.logs import event
 from backtest_compute.outcomes import OutcomeWriter
 from backtest_compute.processes import BacktestProcess
-from backtest_compute.processes import ProcessDiedError
-from backtest_compute.protocol import Finished
 from backtest_compute.reaper import Reaper
 from backtest_compute.running import RunningJob
 from backtest_compute.running import WorkerStats
@@ -83,6 +83,7 @@ class Worker:
         self._wake = asyncio.Event()
         self._supervisor = Supervisor(self.worker_id, self._stop)
         self._running: dict[uuid.UUID, RunningJob] = {}
+        self._sizer = BatchSizer(settings.sweep_batch, settings.sweep_batch_seconds)
         self._job_tasks: set[asyncio.Task[None]] = set()
         self._aux_tasks: set[asyncio.Task[None]] = set()
         self._idle: list[BacktestProcess] = []
@@ -337,15 +338,20 @@ class Worker:
         """Run a claimed job on ``slot`` (handed over by a completion) or on an idle one."""
         if slot is None:
             slot = self._idle.pop()
-        loop = asyncio.get_running_loop()
-        running = RunningJob(job=job, slot=slot, claimed_at=time.monotonic(), abort=loop.create_future())
-        self._running[job.id] = running
-        self._keepalive.started(running)
-        self.stats.claimed += 1
+        running = self._hold(job, slot)
         self.stats.busy += 1
         self.stats.max_busy = max(self.stats.max_busy, self.stats.busy)
         if self.stats.first_claim is None:
             self.stats.first_claim = time.time()
+        self._supervisor.track(self._job_tasks, f"job-{job.id}", self._run_slot(running))
+
+    def _hold(self, job: ClaimedJob, slot: BacktestProcess) -> RunningJob:
+        """Register a job just claimed for ``slot``: heartbeats, cancels and shutdown reach it from now on."""
+        running = RunningJob(
+            job=job, slot=slot, claimed_at=time.monotonic(), abort=asyncio.get_running_loop().create_future()
+        )
+        self._running[job.id] = running
+        self.stats.claimed += 1
         event(
             log,
             "job.claimed",
@@ -355,17 +361,21 @@ class Worker:
             max_attempts=job.max_attempts,
             slot=slot.index,
         )
-        self._supervisor.track(self._job_tasks, f"job-{job.id}", self._run_job(running))
+        return running
 
-    # -- one job ---------------------------------------------------------
+    # -- one slot's run ----------------------------------------------------
 
-    async def _run_job(self, running: RunningJob) -> None:
+    async def _run_slot(self, running: RunningJob) -> None:
+        """Run a job, with the children of its bundle claimed to run with it, then pass the slot on."""
+        batch = [running]
         next_job: ClaimedJob | None = None
         try:
-            next_job = await self._execute(running)
+            batch += await self._claim_siblings(running)
+            next_job = await run_on_slot(batch, self._outcomes, self.stats, self._sizer)
         finally:
-            self._running.pop(running.job.id, None)
-            self._keepalive.ended(running)
+            for member in batch:
+                self._running.pop(member.job.id, None)
+                self._keepalive.ended(member)
             self.stats.busy -= 1
             if next_job is not None and running.slot.alive and not self._stop.is_set():
                 self._start_job(next_job, running.slot)
@@ -375,40 +385,19 @@ class Worker:
                     self._supervisor.track(self._aux_tasks, f"release-{next_job.id}", release)
                 self._release_slot(running.slot)
 
-    async def _execute(self, running: RunningJob) -> ClaimedJob | None:
-        """Run the job and write its outcome; returns the next job for this slot, if one was claimed."""
-        job, slot = running.job, running.slot
-        outcomes = self._outcomes
-        dispatched = time.monotonic()
-        reply_task: asyncio.Future[Any] = asyncio.ensure_future(
-            slot.run(str(job.id), str(job.dataset_id), job.config_json)
-        )
-        abort: asyncio.Future[Any] = running.abort
-        done, _ = await asyncio.wait(
-            {reply_task, abort}, timeout=job.timeout_seconds, return_when=asyncio.FIRST_COMPLETED
-        )
-        run_seconds = time.monotonic() - dispatched
-        self.stats.engine_seconds += run_seconds
-        if reply_task in done:
-            running.phase = "writing"
-            try:
-                reply = reply_task.result()
-            except ProcessDiedError:
-                await slot.kill()
-                message = f"backtest process died (exit code {slot.last_exitcode})"
-                await outcomes.fail(running, message, retry=True, outcome="crashed")
-                return None
-            if isinstance(reply, Finished):
-                return await outcomes.complete(running, reply)
-            await outcomes.fail_reply(running, reply)
-            return None
-        # Aborted or timed out: the backtest is still running, stop it now.
-        reply_task.cancel()
-        await slot.kill()
-        running.phase = "writing"
-        if running.abort.done():
-            await outcomes.aborted(running, running.abort.result())
-        else:
-            message = f"timeout: exceeded {job.timeout_seconds} s"
-            await outcomes.fail(running, message, retry=False, outcome="timeout")
-        return None
+    async def _claim_siblings(self, running: RunningJob) -> list[RunningJob]:
+        """More children of the job's bundle to run in the same batch (``BatchSizer`` says how many).
+
+        None once stopping or while claims fail; a failed sibling claim only
+        means a batch of one, so its error is logged and not retried.
+        """
+        more = self._sizer.size(running.job) - 1
+        if more <= 0 or self._stop.is_set() or "claim" in self.health.failing:
+            return []
+        try:
+            jobs = await self.stats.timed(self.queue.claim_siblings(self.worker_id, running.job, more))
+        except psycopg.Error as exc:
+            event(log, "claim_siblings.failed", logging.WARNING, worker=self.worker_id, error=str(exc).strip())
+            return []
+        self.stats.batched += len(jobs)
+        return [self._hold(job, running.slot) for job in jobs]

@@ -10,10 +10,11 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from backtest_shared.engine import OHLCV
-from backtest_shared.engine import EngineValidationError
 from backtest_shared.engine import STRATEGY_B_EXAMPLE
+from backtest_shared.engine import EngineValidationError
 from backtest_shared.engine import SeriesCache
 from backtest_shared.engine import StrategySpec
+from backtest_shared.engine import decode_strategy
 from backtest_shared.engine import run_backtest
 from backtest_shared.engine import synthetic_ohlcv
 from backtest_shared.engine.result import BacktestResult
@@ -40,9 +41,7 @@ def _assert_same(a: BacktestResult | str, b: BacktestResult | str) -> None:
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=ohlcv_data(), specs=st.lists(strategy_spec(), min_size=1, max_size=6))
-def test_a_sequence_of_backtests_sharing_a_cache_equals_each_run_alone(
-    data: OHLCV, specs: list[StrategySpec]
-) -> None:
+def test_a_sequence_of_backtests_sharing_a_cache_equals_each_run_alone(data: OHLCV, specs: list[StrategySpec]) -> None:
     shared = SeriesCache(data)
     for spec in specs:
         _assert_same(_outcome(data, spec, shared), _outcome(data, spec, None))
@@ -52,4 +51,4 @@ def test_a_cache_of_other_data_is_refused() -> None:
     data = synthetic_ohlcv(200, seed=1)
     other = synthetic_ohlcv(200, seed=2)
     with pytest.raises(ValueError, match="other data"):
-        run_backtest(data, STRATEGY_B_EXAMPLE, cache=SeriesCache(other))
+        run_backtest(data, decode_strategy(STRATEGY_B_EXAMPLE), cache=SeriesCache(other))
