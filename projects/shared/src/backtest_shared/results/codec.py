@@ -38,7 +38,7 @@ MAGIC = b"BTR\x01"
 FORMAT_VERSION = 1
 CODEC = "zstd"
 _HEADER = struct.Struct("<4sI")
-#: No result comes near this (1,400 trades take ~120 kB): a larger claim is corruption.
+#: No real result comes near this: a larger claimed size means corrupt bytes.
 MAX_DECODED_BYTES = 1 << 30
 
 

@@ -181,8 +181,7 @@ COMPLETE: Final = _compact(f"WITH {_COMPLETE_CTES}\nSELECT f.id, f.status, f.bun
 #: (milliseconds later), its scan still saw as pending the jobs other workers had
 #: claimed meanwhile; locking such a row follows it to its running version and
 #: keeps the lock although the row is then skipped, so the worker holding that job
-#: waited for this statement to end before it could complete it (13 % of backend
-#: time in Lock:transactionid at batches of 100 in 2 processes, 0.9 % after).
+#: would wait for this statement to end before it could complete it.
 COMPLETE_AND_CLAIM: Final = _compact(
     f"""
 WITH {_COMPLETE_CTES}, {_CLAIM_CTES}

@@ -21,8 +21,8 @@ def _compact(sql: str) -> str:
     """The statement without comments and runs of whitespace.
 
     psycopg caches the parsing of a query's ``%(name)s`` placeholders only for
-    queries up to 4,096 bytes; a longer one is parsed again on every execution,
-    which for the enqueue statements cost the API a tenth of its CPU.
+    queries up to 4,096 bytes; a longer one would be parsed again on every
+    execution, and the enqueue statements run on every submit.
     """
     compact = re.sub(r"\s+", " ", re.sub(r"--[^\n]*", "", sql)).strip()
     _READABLE[compact] = sql.strip()

@@ -51,8 +51,8 @@ SELECT (SELECT extract(epoch FROM now() - min(q.run_after))::float8
 
 #: p50, p90 and p99 run time (seconds) of the jobs that succeeded in the last
 #: five minutes after running (reused results took no time); NULL when none did.
-#: Over the latest 1,000 finishing statements at most (up to 100,000 jobs): all
-#: of five busy minutes were millions of values to sort (0.5 s).
+#: Over the latest 1,000 finishing statements at most (up to 100,000 jobs), so
+#: the cost is bounded however busy the five minutes were.
 RECENT_RUN_SECONDS: Final = """
 SELECT percentile_cont(ARRAY[0.5, 0.9, 0.99]) WITHIN GROUP (ORDER BY r.seconds)
   FROM (SELECT run_seconds FROM job_finish_log
