@@ -80,6 +80,8 @@ async def run(args: argparse.Namespace, url: str, log_path: Path, specs: list[An
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         command = [sys.executable, "-m", cli.__name__, "--database-url", url,
                    "--concurrency", str(args.slots), "--name", "bench"]  # fmt: skip
+        if args.sweep_batch is not None:
+            command += ["--sweep-batch", str(args.sweep_batch)]
         worker = start_worker(command, env, log_path)
         try:
             # The clock starts once the worker's backtest processes are up (as on a running platform).
@@ -114,6 +116,9 @@ def main() -> int:
     parser.add_argument("--bars", type=int, default=100_000)
     parser.add_argument("--slots", type=int, default=2)
     parser.add_argument("--database-url", default=os.environ.get("BACKTEST_DATABASE_URL", ""))
+    parser.add_argument(
+        "--sweep-batch", type=int, help="the worker's --sweep-batch (default: its own; 1 runs every child alone)"
+    )
     args = parser.parse_args()
 
     specs = expand_grid(decode_strategy(STRATEGY_B_EXAMPLE), grid(args.combinations))[: args.combinations]

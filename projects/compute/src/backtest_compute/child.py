@@ -9,8 +9,8 @@ process stops children itself (a ``None`` message, or SIGKILL).
 Market data is loaded by the child itself (one short-lived connection per
 dataset it has not seen) and kept in a ``DatasetCache``, so the main process
 never ships megabytes per job. Indicators of the last dataset are kept too
-(``IndicatorCache``): children of one bundle, run as a batch or one by one,
-compute each distinct indicator once.
+(``IndicatorCache``): children of one bundle, run one after another, compute
+each distinct indicator once.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from backtest_compute.protocol import Finished
 from backtest_compute.protocol import Progress
 from backtest_compute.protocol import Ready
 from backtest_compute.protocol import RunBacktest
-from backtest_compute.protocol import RunBatch
 from backtest_shared.datasets.store import LOAD_PARQUET
 from backtest_shared.db.urls import psycopg_url
 from backtest_shared.engine import OHLCV
@@ -195,12 +194,10 @@ def child_main(conn: Connection, database_url: str, cache_bytes: int) -> None:
     try:
         conn.send(Ready(pid=os.getpid()))
         while True:
-            message = conn.recv()
-            if message is None:
+            task = conn.recv()
+            if task is None:
                 return
-            tasks = message.tasks if isinstance(message, RunBatch) else (message,)
-            for task in tasks:
-                conn.send(run_one(task, loader, indicators, conn))
+            conn.send(run_one(task, loader, indicators, conn))
     except (EOFError, BrokenPipeError, ConnectionResetError):
         # The main process is gone: nobody will read our results.
         return

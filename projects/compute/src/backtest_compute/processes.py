@@ -17,7 +17,6 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Callable
-from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import NamedTuple
@@ -29,7 +28,6 @@ from backtest_compute.protocol import Finished
 from backtest_compute.protocol import Progress
 from backtest_compute.protocol import Ready
 from backtest_compute.protocol import RunBacktest
-from backtest_compute.protocol import RunBatch
 
 #: How long a new backtest process may take to import the engine and say it is ready.
 START_TIMEOUT_SECONDS = 60.0
@@ -119,40 +117,35 @@ class BacktestProcess:
             await self.kill()
             raise
 
-    def run_batch(self, tasks: Sequence[TaskSpec]) -> list[asyncio.Future[Reply]]:
-        """Send tasks to run in order; one future per task, in order.
+    def start_task(self, task: TaskSpec) -> asyncio.Future[Reply]:
+        """Send a task; the future gets its outcome as soon as the process sends it.
 
-        Each future gets its task's outcome as soon as the process sends it, or
-        ``ProcessDiedError`` if the process dies (or is killed) first.
+        Or ``ProcessDiedError`` if the process dies (or is killed) first. Tasks
+        sent while one runs wait their turn in the process, in order.
         """
-        if self._conn is None or self._replies:
-            raise RuntimeError(f"backtest process {self.index} is not idle")
-        loop = asyncio.get_running_loop()
-        messages: list[RunBacktest] = []
-        futures: list[asyncio.Future[Reply]] = []
-        for task in tasks:
-            self._seq += 1
-            messages.append(
-                RunBacktest(
-                    seq=self._seq,
-                    job_id=task.job_id,
-                    dataset_id=task.dataset_id,
-                    config_json=task.config_json,
-                    summary=task.summary,
-                )
-            )
-            future: asyncio.Future[Reply] = loop.create_future()
-            self._replies[self._seq] = (task.job_id, future)
-            futures.append(future)
+        if self._conn is None:
+            raise ProcessDiedError(f"backtest process {self.index} is not running")
+        self._seq += 1
+        message = RunBacktest(
+            seq=self._seq,
+            job_id=task.job_id,
+            dataset_id=task.dataset_id,
+            config_json=task.config_json,
+            summary=task.summary,
+        )
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        self._replies[self._seq] = (task.job_id, future)
         try:
-            self._conn.send(messages[0] if len(messages) == 1 else RunBatch(tasks=tuple(messages)))
+            self._conn.send(message)
         except OSError:
             self._detach()
-        return futures
+        return future
 
     async def run(self, job_id: str, dataset_id: str, config_json: str) -> Reply:
         """Send one task and wait for its outcome; raises ``ProcessDiedError`` if the process dies."""
-        (future,) = self.run_batch([TaskSpec(job_id, dataset_id, config_json)])
+        if self._replies:
+            raise RuntimeError(f"backtest process {self.index} is not idle")
+        future = self.start_task(TaskSpec(job_id, dataset_id, config_json))
         try:
             return await future
         finally:

@@ -26,16 +26,6 @@ class RunBacktest(msgspec.Struct, frozen=True, kw_only=True):
     summary: bool = False
 
 
-class RunBatch(msgspec.Struct, frozen=True, kw_only=True):
-    """Run these tasks in order, one reply each, as soon as each is done.
-
-    The tasks are children of one bundle on one dataset: the process loads the
-    data once and computes each indicator once for all of them.
-    """
-
-    tasks: tuple[RunBacktest, ...]
-
-
 class Ready(msgspec.Struct, frozen=True, kw_only=True):
     """The process has imported the engine and waits for work."""
 

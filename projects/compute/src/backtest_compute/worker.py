@@ -36,7 +36,6 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from backtest_compute.batches import BatchSizer
-from backtest_compute.batches import run_on_slot
 from backtest_compute.dbretry import TRANSIENT_ERRORS
 from backtest_compute.dbretry import with_retry
 from backtest_compute.health import WorkerHealth
@@ -49,6 +48,7 @@ from backtest_compute.reaper import Reaper
 from backtest_compute.running import RunningJob
 from backtest_compute.running import WorkerStats
 from backtest_compute.settings import WorkerSettings
+from backtest_compute.slot_run import SlotRun
 from backtest_compute.supervision import Supervisor
 from backtest_shared.db.pool import open_pool
 from backtest_shared.engine import ENGINE_VERSION
@@ -334,10 +334,9 @@ class Worker:
             async with asyncio.timeout(seconds):
                 await self._wake.wait()
 
-    def _start_job(self, job: ClaimedJob, slot: BacktestProcess | None = None) -> None:
-        """Run a claimed job on ``slot`` (handed over by a completion) or on an idle one."""
-        if slot is None:
-            slot = self._idle.pop()
+    def _start_job(self, job: ClaimedJob) -> None:
+        """Run a claimed job on an idle slot; the slot's run then keeps itself fed (``slot_run``)."""
+        slot = self._idle.pop()
         running = self._hold(job, slot)
         self.stats.busy += 1
         self.stats.max_busy = max(self.stats.max_busy, self.stats.busy)
@@ -366,24 +365,40 @@ class Worker:
     # -- one slot's run ----------------------------------------------------
 
     async def _run_slot(self, running: RunningJob) -> None:
-        """Run a job, with the children of its bundle claimed to run with it, then pass the slot on."""
-        batch = [running]
-        next_job: ClaimedJob | None = None
+        """Run jobs on the slot, starting with ``running``, until none is left; then free the slot."""
+        slot = running.slot
+        run = SlotRun(
+            slot,
+            self._outcomes,
+            self.stats,
+            self._sizer,
+            hold=lambda job: self._hold(job, slot),
+            claim_siblings=self._claim_siblings,
+            claim_ahead=self._claim_ahead,
+            stopping=self._stop,
+        )
         try:
-            batch += await self._claim_siblings(running)
-            next_job = await run_on_slot(batch, self._outcomes, self.stats, self._sizer)
+            await run.run(running)
         finally:
-            for member in batch:
+            for member in (running, *run.members):
                 self._running.pop(member.job.id, None)
                 self._keepalive.ended(member)
             self.stats.busy -= 1
-            if next_job is not None and running.slot.alive and not self._stop.is_set():
-                self._start_job(next_job, running.slot)
-            else:
-                if next_job is not None:
-                    release = self._outcomes.release_unstarted(next_job)
-                    self._supervisor.track(self._aux_tasks, f"release-{next_job.id}", release)
-                self._release_slot(running.slot)
+            self._release_slot(slot)
+
+    def _claiming(self) -> bool:
+        return not self._stop.is_set() and "claim" not in self.health.failing
+
+    async def _claim_ahead(self) -> ClaimedJob | None:
+        """One more job for a slot about to run out (``slot_run``); None once stopping or while claims fail."""
+        if not self._claiming():
+            return None
+        try:
+            jobs = await self.stats.timed(self.queue.claim(self.worker_id, 1))
+        except psycopg.Error as exc:
+            event(log, "claim.failed", logging.WARNING, worker=self.worker_id, error=str(exc).strip())
+            return None
+        return jobs[0] if jobs else None
 
     async def _claim_siblings(self, running: RunningJob) -> list[RunningJob]:
         """More children of the job's bundle to run in the same batch (``BatchSizer`` says how many).
@@ -392,7 +407,7 @@ class Worker:
         means a batch of one, so its error is logged and not retried.
         """
         more = self._sizer.size(running.job) - 1
-        if more <= 0 or self._stop.is_set() or "claim" in self.health.failing:
+        if more <= 0 or not self._claiming():
             return []
         try:
             jobs = await self.stats.timed(self.queue.claim_siblings(self.worker_id, running.job, more))

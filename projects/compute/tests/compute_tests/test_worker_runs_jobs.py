@@ -37,7 +37,7 @@ async def test_queued_jobs_all_succeed_with_their_results_stored_once(
     assert 1 <= worker.stats.max_busy <= 2
 
 
-async def test_concurrency_never_exceeds_the_slot_count(
+async def test_a_worker_holds_at_most_one_job_ahead_per_slot_and_runs_one_per_slot(
     queue: JobQueue, pool: AsyncConnectionPool, database_url: str
 ) -> None:
     user = await seed_user(pool)
@@ -58,7 +58,8 @@ async def test_concurrency_never_exceeds_the_slot_count(
 
         await wait_until(sample, timeout=90, interval=0.02)
 
-    assert max(samples) == 2
+    # Short jobs are claimed one ahead per slot (slot_run), never more.
+    assert 2 <= max(samples) <= 4
     assert worker.stats.max_busy == 2
     assert await status_counts(pool) == {"succeeded": 12}
 
