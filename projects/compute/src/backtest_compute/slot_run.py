@@ -122,8 +122,7 @@ class SlotRun:
             return False
         reply = self.slot.start_task(task_of(running))
         dispatched = time.monotonic()
-        fast = self._last_run_seconds is not None and self._last_run_seconds < AHEAD_BELOW_SECONDS
-        if fast and not self._ready and not self._arrivals and not self._stopping.is_set():
+        if self._runs_fast() and not self._ready and not self._arrivals and not self._stopping.is_set():
             self._arrive(self._claim_ahead())
         wanted: set[asyncio.Future[Any]] = {reply, running.abort}
         while not (reply.done() or running.abort.done()):
@@ -157,15 +156,23 @@ class SlotRun:
         await self._end(running, message, retry=False, outcome="timeout")
         return False
 
+    def _runs_fast(self) -> bool:
+        return self._last_run_seconds is not None and self._last_run_seconds < AHEAD_BELOW_SECONDS
+
     def _write(self, running: RunningJob, result: Reply) -> None:
-        """Store the outcome; a completion that leaves nothing ready claims the slot's next job with it."""
+        """Store the outcome, claiming the slot's next job with it when the slot would run out.
+
+        It would when nothing is ready, or, for a slot claiming ahead, when only
+        the job about to start is: the job claimed now is then ready when that
+        one ends, and no separate claim is needed.
+        """
         if not isinstance(result, Finished):
             self._spawn(self.outcomes.fail_reply(running, result), self._tasks)
             return
         bundle_id = running.job.bundle_id
         if bundle_id is not None:
             self.sizer.observe(bundle_id, result.run_ms / 1000)
-        wants_next = not self._ready and not self._arrivals
+        wants_next = not self._arrivals and len(self._ready) <= (1 if self._runs_fast() else 0)
         complete = self.outcomes.complete(running, result, frees_slot=wants_next)
         if wants_next:
             self._arrive(complete)
