@@ -92,6 +92,7 @@ async def run(args: argparse.Namespace, url: str, log_path: Path, specs: list[An
             submitted = time.perf_counter()
             bundle_id = uuid.uuid4()
             await queue.create_bundle(user, bundle_id, jobs, name="bench", rank_by="sharpe", request={}, reuse=False)
+            submit_seconds = time.perf_counter() - submitted
             while True:
                 counts = await queue.counts_by_status()
                 if counts.get("pending", 0) == 0 and counts.get("running", 0) == 0:
@@ -105,7 +106,7 @@ async def run(args: argparse.Namespace, url: str, log_path: Path, specs: list[An
         finally:
             worker.send_signal(signal.SIGTERM)
             await asyncio.to_thread(worker.wait, 120)
-        return {"elapsed": elapsed, "counts": counts, "ranked": ranked}
+        return {"elapsed": elapsed, "submit": submit_seconds, "counts": counts, "ranked": ranked}
     finally:
         await pool.close()
 
@@ -139,6 +140,13 @@ def main() -> int:
           f"({outcome['elapsed'] / sweep_seconds:.2f}x run_sweep on one core)")  # fmt: skip
     if run_ms:
         print(f"per child: engine (in the backtest process) median {run_ms[len(run_ms) // 2]:.2f} ms")
+        print(f"where the time goes: submitting the bundle {outcome['submit']:.2f} s; "
+              f"engine (run + summary) {sum(run_ms) / 1000:.2f} s over {args.slots} slots")  # fmt: skip
+    stopped = [r for r in records if r.get("event") == "worker.stopped"]
+    if stopped:
+        by_call = stopped[-1].get("queue_seconds_by_call", {})
+        calls = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in sorted(by_call.items()))
+        print(f"worker's queue round trips: {calls}; children claimed in batches: {stopped[-1].get('batched')}")
     return 0 if outcome["counts"].get("succeeded", 0) == len(specs) else 1
 
 
