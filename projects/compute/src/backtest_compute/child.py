@@ -40,6 +40,8 @@ from backtest_shared.engine import decode_strategy
 from backtest_shared.engine import load_parquet
 from backtest_shared.engine import ohlcv_content_hash
 from backtest_shared.engine import run_backtest
+from backtest_shared.engine import synthetic_ohlcv
+from backtest_shared.engine import to_parquet_bytes
 from backtest_shared.results import encode_result
 from backtest_shared.results import encode_summary
 
@@ -130,6 +132,17 @@ class IndicatorCache:
         return series
 
 
+def warm_up() -> None:
+    """Import and exercise the Parquet reader before the process says it is ready.
+
+    The engine imports pandas and pyarrow lazily (importing the engine stays
+    fast for the API); here that would cost the first job of every new
+    process, including the replacement of a process killed by a cancel, a
+    second or more of load time. Paid while starting instead, it delays no job.
+    """
+    load_parquet(to_parquet_bytes(synthetic_ohlcv(64, seed=0)))
+
+
 def _strategy_of(config_json: str) -> Any:
     """The strategy part of a stored job config (validated by ``decode_strategy``)."""
     try:
@@ -191,6 +204,7 @@ def child_main(conn: Connection, database_url: str, cache_bytes: int) -> None:
         pass
     loader = DatasetLoader(database_url, cache_bytes)
     indicators = IndicatorCache()
+    warm_up()
     try:
         conn.send(Ready(pid=os.getpid()))
         while True:

@@ -9,6 +9,7 @@ from pathlib import Path
 import psutil  # type: ignore[import-untyped]
 from psycopg_pool import AsyncConnectionPool
 
+from backtest_compute.processes import BacktestProcess
 from backtest_shared.jobs.repository import JobQueue
 from backtest_testing.seed import job_for
 from backtest_testing.seed import seed_dataset
@@ -168,3 +169,16 @@ async def test_sigterm_after_the_grace_period_releases_running_jobs_without_burn
         state = await queue.get(job_id)
         assert state is not None and state.status == "pending" and state.attempts == 0
     assert len(events(log, "job.pending")) == 2
+
+
+async def test_a_backtest_process_has_the_parquet_reader_loaded_once_ready(database_url: str) -> None:
+    """Regression: every new backtest process paid over a second of pandas/pyarrow imports on its first job."""
+    slot = BacktestProcess(0, database_url, 1 << 20, lambda job_id, fraction: None)
+    await slot.start()
+    try:
+        assert slot.pid is not None
+        libraries = {mapping.path for mapping in psutil.Process(slot.pid).memory_maps()}
+        assert any("libparquet" in path for path in libraries), "the Parquet reader is not loaded"
+        assert any("pandas/_libs" in path for path in libraries), "pandas is not loaded"
+    finally:
+        await slot.stop()
