@@ -9,12 +9,16 @@ import sys
 import time
 
 import httpx
+import msgspec
 import pytest
 
 from api_tests.conftest import make_caller
 from api_tests.helpers import csv_bytes
 from api_tests.helpers import free_port
 from backtest_shared.engine import STRATEGY_A_EXAMPLE
+from backtest_shared.engine import decode_strategy
+from backtest_shared.engine import load_csv
+from backtest_shared.engine import run_backtest
 from backtest_shared.engine import synthetic_ohlcv
 
 
@@ -81,6 +85,15 @@ def test_a_bundle_of_200_runs_to_completion_through_http(platform, database_url)
         bundle = client.get(location, params={"wait": 30, "top": 5}).json()
         while not bundle["finished"] and time.monotonic() < deadline:
             bundle = client.get(location, params={"wait": 30, "top": 5}).json()
+        # The worker stored the children's summaries; opening one rebuilds its trades.
+        best = bundle["best"]
+        opened = client.get(f"/api/v1/backtests/{best['backtest_id']}")
+        assert opened.status_code == 200, opened.text
+        strategy = opened.json()["config"]["strategy"]
+        as_uploaded = load_csv(csv_bytes(synthetic_ohlcv(1000, seed=7)))
+        alone = run_backtest(as_uploaded, decode_strategy(strategy)).to_stored()
+        assert opened.json()["result"]["trades"] == msgspec.to_builtins(alone.trades)
+        assert len(opened.json()["result"]["equity_curve"]) == len(alone.equity_curve)
 
     assert bundle["finished"], bundle["counts"]
     assert bundle["counts"] == {"succeeded": 200}
