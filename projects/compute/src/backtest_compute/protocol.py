@@ -56,6 +56,3 @@ class Failed(msgspec.Struct, frozen=True, kw_only=True):
     seq: int
     kind: FailureKind
     message: str
-
-
-Reply = Ready | Progress | Finished | Failed
