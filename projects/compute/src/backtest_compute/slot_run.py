@@ -122,7 +122,9 @@ class SlotRun:
             return False
         reply = self.slot.start_task(task_of(running))
         dispatched = time.monotonic()
-        if self._runs_fast() and not self._ready and not self._arrivals and not self._stopping.is_set():
+        # Not while an earlier outcome of this slot is still being written: that job
+        # is still running in the database, and one more would put two ahead of it.
+        if self._runs_fast() and not self._ready and not self._tasks and not self._stopping.is_set():
             self._arrive(self._claim_ahead())
         wanted: set[asyncio.Future[Any]] = {reply, running.abort}
         while not (reply.done() or running.abort.done()):
