@@ -32,13 +32,13 @@ from backtest_compute.protocol import Progress
 from backtest_compute.protocol import Ready
 from backtest_compute.protocol import RunBacktest
 from backtest_shared.datasets.store import LOAD_PARQUET
+from backtest_shared.datasets.store import stored_ohlcv
 from backtest_shared.db.urls import psycopg_url
 from backtest_shared.engine import OHLCV
 from backtest_shared.engine import EngineValidationError
 from backtest_shared.engine import SeriesCache
 from backtest_shared.engine import decode_strategy
 from backtest_shared.engine import load_parquet
-from backtest_shared.engine import ohlcv_content_hash
 from backtest_shared.engine import run_backtest
 from backtest_shared.engine import synthetic_ohlcv
 from backtest_shared.engine import to_parquet_bytes
@@ -72,10 +72,6 @@ class DatasetMissingError(Exception):
     """The job names a dataset that does not exist (deterministic: retrying cannot help)."""
 
 
-class DatasetCorruptError(Exception):
-    """The stored bytes do not hash to the stored content hash."""
-
-
 class DatasetLoader:
     """Dataset id -> OHLCV through the content-hash cache."""
 
@@ -98,9 +94,7 @@ class DatasetLoader:
         cached = self._cache.get(content_hash)
         if cached is not None:
             return cached, True
-        data = load_parquet(parquet)
-        if ohlcv_content_hash(data) != content_hash:
-            raise DatasetCorruptError(f"dataset {dataset_id}: stored data does not match its content hash")
+        data = stored_ohlcv(dataset_id, content_hash, parquet)
         self._cache.put(content_hash, data)
         return data, False
 

@@ -26,16 +26,15 @@ from backtest_api.backtests import repository
 from backtest_api.core.errors import ConflictError
 from backtest_api.core.state import Services
 from backtest_shared.datasets.store import load_dataset_parquet
+from backtest_shared.datasets.store import stored_ohlcv
 from backtest_shared.engine import EngineValidationError
 from backtest_shared.engine import decode_strategy
-from backtest_shared.engine import load_parquet
-from backtest_shared.engine import ohlcv_content_hash
 from backtest_shared.engine import run_backtest
 from backtest_shared.jobs.config import config_content_hash
 from backtest_shared.jobs.models import JobState
 from backtest_shared.jobs.models import StoredResult
 from backtest_shared.results import EncodedResult
-from backtest_shared.results import detail_is_complete
+from backtest_shared.results import SummaryDetailError
 from backtest_shared.results import encode_result
 from backtest_shared.results import result_builtins
 
@@ -69,10 +68,12 @@ async def job_result(services: Services, state: JobState) -> StoredResult | None
     row = await repository.stored_result(services.pool, state.id, state.config_hash)
     if row is None:
         return None
-    detail = row.detail
-    if detail is not None and not detail_is_complete(detail):
-        detail = await _regenerate(services, state, detail)
-    curve, trades = result_builtins(row.equity_curve, row.trades, detail)
+    try:
+        curve, trades = result_builtins(row.equity_curve, row.trades, row.detail)
+    except SummaryDetailError:
+        assert row.detail is not None  # only a compact detail can be a summary
+        detail = await _regenerate(services, state, row.detail)
+        curve, trades = result_builtins(None, None, detail)
     return StoredResult(metrics=row.metrics, equity_curve=curve, trades=trades)
 
 
@@ -82,7 +83,7 @@ async def _regenerate(services: Services, state: JobState, summary: bytes) -> by
     if stored is None:  # datasets in use cannot be deleted; the job was pruned meanwhile
         raise ResultNotReproducibleError(state.id, "its dataset is gone")
     content_hash, parquet = stored
-    run = functools.partial(_run, parquet, content_hash, state.config, state.config_hash)
+    run = functools.partial(_run, state.dataset_id, parquet, content_hash, state.config, state.config_hash)
     try:
         encoded = await asyncio.get_running_loop().run_in_executor(_ENGINE_THREADS, run)
     except _EngineChangedError:
@@ -101,11 +102,11 @@ async def _regenerate(services: Services, state: JobState, summary: bytes) -> by
     return encoded.detail
 
 
-def _run(parquet: bytes, content_hash: str, config: dict[str, Any], config_hash: str) -> EncodedResult:
+def _run(
+    dataset_id: object, parquet: bytes, content_hash: str, config: dict[str, Any], config_hash: str
+) -> EncodedResult:
     """What the worker stores for this job: its strategy run on its dataset, ``encode_result``."""
-    data = load_parquet(parquet)
-    if ohlcv_content_hash(data) != content_hash:
-        raise RuntimeError("the stored dataset does not match its content hash")
+    data = stored_ohlcv(dataset_id, parquet=parquet, content_hash=content_hash)
     try:
         spec = decode_strategy(config.get("strategy", {}))
     except EngineValidationError:  # it was valid when submitted

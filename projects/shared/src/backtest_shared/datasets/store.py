@@ -10,6 +10,7 @@ import msgspec
 from psycopg_pool import AsyncConnectionPool
 
 from backtest_shared.engine import OHLCV
+from backtest_shared.engine import load_parquet
 from backtest_shared.engine import ohlcv_content_hash
 from backtest_shared.engine import to_parquet_bytes
 from backtest_shared.engine import validate_ohlcv
@@ -38,6 +39,19 @@ RETURNING {_COLUMNS}
 """
 GET_DATASET = f"SELECT {_COLUMNS} FROM datasets WHERE id = %(id)s"
 LOAD_PARQUET = "SELECT content_hash, parquet FROM datasets WHERE id = %(id)s"
+
+
+class DatasetCorruptError(Exception):
+    """The stored bytes do not hash to the stored content hash."""
+
+
+def stored_ohlcv(dataset_id: object, content_hash: str, parquet: bytes) -> OHLCV:
+    """The bars of a dataset's stored Parquet bytes (``LOAD_PARQUET``), checked against the
+    content hash stored with them: results computed from corrupt bytes would be silently wrong."""
+    data = load_parquet(parquet)
+    if ohlcv_content_hash(data) != content_hash:
+        raise DatasetCorruptError(f"dataset {dataset_id}: stored data does not match its content hash")
+    return data
 
 
 async def insert_dataset(pool: AsyncConnectionPool[Any], owner_id: uuid.UUID, name: str, data: OHLCV) -> DatasetInfo:
