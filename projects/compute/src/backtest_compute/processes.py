@@ -141,16 +141,6 @@ class BacktestProcess:
             self._detach()
         return future
 
-    async def run(self, job_id: str, dataset_id: str, config_json: str) -> Reply:
-        """Send one task and wait for its outcome; raises ``ProcessDiedError`` if the process dies."""
-        if self._replies:
-            raise RuntimeError(f"backtest process {self.index} is not idle")
-        future = self.start_task(TaskSpec(job_id, dataset_id, config_json))
-        try:
-            return await future
-        finally:
-            self._replies.clear()
-
     async def kill(self) -> None:
         """SIGKILL the process (a running backtest stops at once) and reap it."""
         process = self._process

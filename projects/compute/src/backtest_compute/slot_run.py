@@ -91,13 +91,11 @@ class SlotRun:
         self._closed = False
 
     async def run(self, first: RunningJob) -> None:
-        started = time.monotonic()
         try:
             await self._admit(first)
             await self._stream()
         finally:
             self._closed = True
-            self.stats.engine_seconds += time.monotonic() - started
             await self._hand_back_ready()
             while self._tasks:
                 await asyncio.gather(*self._tasks)
@@ -138,6 +136,7 @@ class SlotRun:
             )
             self._settle_aborted_ready()
         self._last_run_seconds = time.monotonic() - dispatched
+        self.stats.engine_seconds += self._last_run_seconds
         running.phase = "writing"
         if reply.done():
             try:
